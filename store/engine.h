@@ -1,0 +1,57 @@
+/*
+ * engine.h — the table of functions an engine fills in. The store layer
+ * (store.c) checks limits and arguments, then calls one of these; an engine
+ * only moves bytes in and out of its storage with Deno's semantics.
+ *
+ * Internal to store/: fs/ and the command line see only kv_store.h.
+ */
+#ifndef KVFS_ENGINE_H
+#define KVFS_ENGINE_H
+
+#include "kv_store.h"
+
+struct kv_engine_ops {
+	const char *name;
+
+	/*
+	 * Read n ranges in one consistent snapshot into out[0..n), skipping
+	 * rows with 0 <= expiration_ms <= now_ms.
+	 */
+	int (*snapshot_read)(void *engine, const struct kv_range *ranges,
+			     size_t n, int64_t now_ms, struct kv_entries *out);
+
+	/*
+	 * Apply a validated atomic in Deno's commit protocol. Returns 0 and
+	 * the versionstamp, -ECANCELED when a check failed, -EAGAIN when the
+	 * database stayed locked, -EINVAL for sum/min/max on a non-KvU64.
+	 */
+	int (*atomic_write)(void *engine, const struct kv_atomic *a,
+			    int64_t now_ms,
+			    uint8_t versionstamp[KV_VERSIONSTAMP_LEN]);
+
+	/* The commit counter; changes whenever anyone commits. */
+	int (*data_version)(void *engine, uint64_t *out);
+
+	/* Delete rows expired at now_ms, bump the version once if any. */
+	int (*sweep)(void *engine, int64_t now_ms, size_t *deleted);
+
+	/* kvfs's metadata: get (-ENOENT when absent) and set/delete. */
+	int (*meta_get)(void *engine, const char *name, struct kv_buf *out);
+	int (*meta_set)(void *engine, const char *name, const uint8_t *value,
+			size_t len);
+
+	/* Whether the engine refuses writes. */
+	bool (*read_only)(void *engine);
+
+	void (*close)(void *engine);
+};
+
+/*
+ * Open the SQLite engine on path (denokv/SPEC.md §1). busy_budget_ms bounds
+ * how long a locked database is retried, with jitter, before -EAGAIN.
+ */
+int kv_sqlite_engine_open(const char *path, bool read_only, bool create,
+			  unsigned busy_budget_ms, void **engine,
+			  const struct kv_engine_ops **ops);
+
+#endif

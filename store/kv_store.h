@@ -1,0 +1,255 @@
+/*
+ * kv_store.h — a Deno KV store: reads, atomic commits and Deno's limits, on
+ * top of an engine (the SQLite file in Deno's format; others later).
+ *
+ * Keys are passed encoded (kv_key.h); values as (encoding, bytes). Every
+ * function returns 0 or a negative errno, and a store error is meant to
+ * reach the user unchanged (a FUSE reply, a command's exit message).
+ *
+ * Limits (denokv/SPEC.md §4) and the errno each one gives:
+ *   value > max_value_size (65536 or lower)           -EFBIG
+ *   key > 2048 bytes in a write or check             -ENAMETOOLONG
+ *   key > 2049 bytes as a read bound                 -ENAMETOOLONG
+ *   > 100 checks, > 1000 mutations, > 819200 total
+ *   mutation bytes, > 81920 total key bytes          -E2BIG
+ *   > 10 ranges or > 1000 entries in one read        -E2BIG
+ *   an empty key in a write                          -EINVAL
+ * Other results:
+ *   a check failed (nothing written, no version bump) -ECANCELED
+ *   the database stayed locked by another process
+ *   beyond the retry budget                          -EAGAIN
+ *   a file whose migration_state is newer than 3     -EROFS on writes
+ *   sum/min/max on a value that is not a KvU64       -EINVAL
+ *
+ * A store handle may be used from several threads; calls are serialized.
+ */
+#ifndef KVFS_KV_STORE_H
+#define KVFS_KV_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv_key.h"
+#include "kv_value.h"
+
+#define KV_MAX_WRITE_KEY 2048
+#define KV_MAX_READ_KEY 2049
+#define KV_MAX_VALUE 65536
+#define KV_MAX_CHECKS 100
+#define KV_MAX_MUTATIONS 1000
+#define KV_MAX_TOTAL_MUTATION_SIZE 819200
+#define KV_MAX_TOTAL_KEY_SIZE 81920
+#define KV_MAX_READ_RANGES 10
+#define KV_MAX_READ_ENTRIES 1000
+
+#define KV_VERSIONSTAMP_LEN 10
+
+struct kv_store;
+
+struct kv_store_options {
+	/* Open without writing anything (no migration, no sweep). */
+	bool read_only;
+	/* Create the file in Deno's format when it does not exist. */
+	bool create;
+	/* Largest stored value; 0 means KV_MAX_VALUE. Never above it. */
+	size_t max_value_size;
+	/* How long a locked database is retried before -EAGAIN, in ms;
+	 * 0 means the default (1000 ms). */
+	unsigned busy_budget_ms;
+};
+
+/* One key with its value. The store allocates key and value; free the
+ * entry with kv_entry_free(). */
+struct kv_entry {
+	uint8_t *key;
+	size_t key_len;
+	enum kv_encoding encoding;
+	uint8_t *value;
+	size_t value_len;
+	uint8_t versionstamp[KV_VERSIONSTAMP_LEN];
+	int64_t expires_at_ms; /* -1: never */
+};
+
+void kv_entry_free(struct kv_entry *e);
+
+/* A list of entries returned by a read. */
+struct kv_entries {
+	struct kv_entry *v;
+	size_t n;
+};
+
+void kv_entries_free(struct kv_entries *list);
+
+/*
+ * Open the store at uri (a path to a SQLite file). A file Deno made is used
+ * as it is; a missing file is created with Deno's migrations 1..3 when
+ * opts->create, else -ENOENT. A file at an older migration is migrated as
+ * Deno would; one newer than 3 opens read-only and writes give -EROFS.
+ * Returns 0 and sets *out, or a negative errno (-ENOENT, -EACCES, -EINVAL
+ * for a file that is not a Deno KV database, -EIO).
+ */
+int kv_store_open(const char *uri, const struct kv_store_options *opts,
+		  struct kv_store **out);
+
+/* Close the store. NULL is allowed. */
+void kv_store_close(struct kv_store *s);
+
+/* The largest value this store accepts, in stored bytes. */
+size_t kv_store_max_value(const struct kv_store *s);
+
+/* Whether writes are refused (opened read-only, or a newer format). */
+bool kv_store_read_only(const struct kv_store *s);
+
+/* ---- reads ------------------------------------------------------------ */
+
+/*
+ * Read one key. Expired keys are invisible. Returns 0 and fills *out,
+ * -ENOENT, or another negative errno.
+ */
+int kv_store_get(struct kv_store *s, const uint8_t *key, size_t key_len,
+		 struct kv_entry *out);
+
+/*
+ * Read several keys in one snapshot. found[i] tells whether out[i] was
+ * filled. At most KV_MAX_READ_RANGES keys.
+ */
+int kv_store_get_many(struct kv_store *s, const uint8_t *const *keys,
+		      const size_t *key_lens, size_t n, struct kv_entry *out,
+		      bool *found);
+
+/*
+ * A range read: keys k with start <= k < end, in key order or reversed,
+ * at most limit entries (0: KV_MAX_READ_ENTRIES). Expired keys are skipped.
+ */
+struct kv_range {
+	const uint8_t *start;
+	size_t start_len;
+	const uint8_t *end;
+	size_t end_len;
+	unsigned limit;
+	bool reverse;
+};
+
+int kv_store_read_range(struct kv_store *s, const struct kv_range *range,
+			struct kv_entries *out);
+
+/*
+ * Deno's list selector: a prefix (the prefix key itself is not included),
+ * and optional start/end keys inside it, with Deno's errors (-EINVAL when
+ * start or end lies outside the prefix or start > end). cursor (may be
+ * NULL/empty) continues a previous list: it is Deno's cursor string,
+ * base64url of the last key minus the common prefix. next_cursor, when not
+ * NULL, receives the cursor after the last returned entry (a NUL-ended
+ * string), or is emptied when the list is exhausted.
+ */
+struct kv_list {
+	const uint8_t *prefix;
+	size_t prefix_len;
+	const uint8_t *start; /* NULL: from the prefix's first key */
+	size_t start_len;
+	const uint8_t *end; /* NULL: to the prefix's last key */
+	size_t end_len;
+	unsigned limit;
+	bool reverse;
+	const char *cursor;
+};
+
+int kv_store_list(struct kv_store *s, const struct kv_list *sel,
+		  struct kv_entries *out, struct kv_buf *next_cursor);
+
+/*
+ * The first key part below prefix, starting the search at the child after
+ * the one whose encoded key is after (NULL: from the first child), in key
+ * order. This is one indexed seek: listing a directory of c children costs
+ * c seeks, whatever lies below them. On success *child is set to the
+ * encoded key prefix+part (a kv_buf the caller frees), *has_value tells
+ * whether that key itself holds a value, and *has_children whether keys
+ * lie below it. Returns 0, -ENOENT when there is no further child.
+ */
+int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
+			size_t prefix_len, const uint8_t *after,
+			size_t after_len, struct kv_buf *child,
+			bool *has_value, bool *has_children);
+
+/*
+ * The store's commit counter (Deno's data_version), which every writer
+ * bumps. Cheap; used to notice other processes' writes.
+ */
+int kv_store_data_version(struct kv_store *s, uint64_t *out);
+
+/* ---- atomic commits --------------------------------------------------- */
+
+enum kv_mutation_type {
+	KV_MUT_SET,
+	KV_MUT_DELETE,
+	KV_MUT_SUM, /* KvU64 wrapping add */
+	KV_MUT_MIN, /* KvU64 */
+	KV_MUT_MAX, /* KvU64 */
+};
+
+struct kv_check {
+	const uint8_t *key;
+	size_t key_len;
+	/* NULL: the key must not exist. */
+	const uint8_t *versionstamp;
+};
+
+struct kv_mutation {
+	enum kv_mutation_type type;
+	const uint8_t *key;
+	size_t key_len;
+	enum kv_encoding encoding; /* SET; KV_ENC_U64 for SUM/MIN/MAX */
+	const uint8_t *value;
+	size_t value_len;
+	/* SET: expire this many ms after the commit (Deno's expireIn; 0 is
+	 * at once), or -1 for never. */
+	int64_t expire_in_ms;
+};
+
+struct kv_atomic {
+	const struct kv_check *checks;
+	size_t n_checks;
+	const struct kv_mutation *mutations;
+	size_t n_mutations;
+};
+
+/*
+ * Commit checks and mutations as one transaction in Deno's protocol
+ * (denokv/SPEC.md §1.5): BEGIN IMMEDIATE, checks, data_version += 1..9,
+ * every written row stamped with it. On success the commit's versionstamp
+ * is copied to versionstamp (may be NULL). See the top of this file for
+ * the errors; on any error nothing is written.
+ */
+int kv_store_commit(struct kv_store *s, const struct kv_atomic *a,
+		    uint8_t versionstamp[KV_VERSIONSTAMP_LEN]);
+
+/*
+ * Delete expired rows and bump the version by 1 when any was deleted, as
+ * Deno's sweep does. *deleted (may be NULL) gets the count.
+ */
+int kv_store_sweep(struct kv_store *s, size_t *deleted);
+
+/* ---- kvfs's own metadata (the kvfs_meta table, ignored by Deno) ------- */
+
+/*
+ * Get a metadata value by name. Returns 0 and fills out, or -ENOENT.
+ */
+int kv_store_meta_get(struct kv_store *s, const char *name,
+		      struct kv_buf *out);
+
+/* Set (value non-NULL) or delete (value NULL) a metadata value. */
+int kv_store_meta_set(struct kv_store *s, const char *name,
+		      const uint8_t *value, size_t len);
+
+/* ---- versionstamps ---------------------------------------------------- */
+
+/* 20 lower-case hex characters and a NUL, as Deno shows a versionstamp. */
+void kv_versionstamp_format(const uint8_t vs[KV_VERSIONSTAMP_LEN],
+			    char out[2 * KV_VERSIONSTAMP_LEN + 1]);
+
+/* Parse 20 hex characters (either case). Returns 0 or -EINVAL. */
+int kv_versionstamp_parse(const char *s, size_t len,
+			  uint8_t vs[KV_VERSIONSTAMP_LEN]);
+
+#endif
