@@ -1,0 +1,11 @@
+/*
+ * commands.h — the subcommands of the kvfs program. Each takes its own
+ * argv (argv[0] is the command's name) and returns the exit status:
+ * 0 success, 1 not found or failure, 2 bad usage, 3 a check failed.
+ */
+#ifndef KVFS_COMMANDS_H
+#define KVFS_COMMANDS_H
+
+int cmd_mount(int argc, char **argv);
+
+#endif

@@ -1,0 +1,254 @@
+/*
+ * daemon.h — the state of a mounted store: one struct kvfs, the nodes the
+ * kernel knows (inodes), open file handles, and the in-memory parts of the
+ * view (empty directories, editor scratch files, times).
+ *
+ * Internal to the daemon (fs/daemon_*.c, fs/mount.c).
+ */
+#ifndef KVFS_DAEMON_H
+#define KVFS_DAEMON_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "kv_store.h"
+
+enum node_kind {
+	NODE_DIR,     /* a key prefix; its own value, if any, is @value */
+	NODE_FILE,    /* a key with a value and nothing below it */
+	NODE_VALUE,   /* the @value file of a directory */
+	NODE_SCRATCH, /* an editor's scratch file, kept in memory */
+};
+
+/*
+ * What the kernel knows as one inode. A node is found by its inode number,
+ * and (while attached) by kind + key + scratch name. Rename rewrites key.
+ */
+struct node {
+	fuse_ino_t ino;
+	enum node_kind kind;
+	struct kv_buf key;    /* encoded key (DIR: the prefix; SCRATCH: the
+				 parent directory's prefix) */
+	char *scratch_name;   /* NODE_SCRATCH */
+	uint64_t nlookup;
+	unsigned open_count;
+	bool attached;	      /* reachable by key (not unlinked) */
+	struct node *next_ino;
+	struct node *next_key;
+
+	/* A file created through the mount and not yet committed. */
+	bool pending;
+	/* NODE_SCRATCH: the content and its time. */
+	struct kv_buf scratch;
+	struct timespec scratch_mtime;
+	/* The type chosen with user.kv.type before any content exists. */
+	bool type_set;
+	enum kv_encoding type;
+	/* Last state seen in the store, for the refresh thread. */
+	bool seen_exists;
+	uint8_t seen_vs[KV_VERSIONSTAMP_LEN];
+};
+
+/* The file times and mode of one key, kept while its value is unchanged. */
+struct key_times {
+	struct kv_buf key;
+	uint8_t vs[KV_VERSIONSTAMP_LEN];
+	struct timespec mtime;
+	struct timespec atime;
+	mode_t mode; /* 0: default */
+	struct key_times *next;
+};
+
+/* An empty directory made with mkdir: lives only in the daemon. */
+struct empty_dir {
+	struct kv_buf key;
+	struct empty_dir *next;
+};
+
+struct kvfs_options {
+	size_t max_value_size;
+	char *scratch_patterns; /* ':'-separated fnmatch patterns */
+	double refresh_s;	/* poll interval for other processes' writes */
+	double entry_timeout;
+	double attr_timeout;
+	bool read_only;
+	bool foreground;
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+};
+
+/* An open file: its content is buffered and committed on flush. */
+struct handle {
+	struct node *node;
+	struct kv_buf content;
+	bool typed;		 /* encoding is fixed; else sniffed at commit */
+	enum kv_encoding encoding;
+	int64_t expire_in;	 /* the key's expiry, kept on rewrite */
+	bool dirty;
+	bool failed;		 /* a write failed: nothing is committed */
+	int error;
+	struct handle *next;
+};
+
+/* What the store holds at a key. */
+struct key_info {
+	bool has_value;
+	bool has_children;
+	bool is_dir;
+	struct kv_entry entry;
+	bool rendered;
+	int render_error;
+	bool writable;
+	struct kv_buf rendering;
+};
+
+/* One entry of a directory listing. */
+struct child {
+	enum node_kind kind; /* NODE_DIR, NODE_FILE or NODE_SCRATCH */
+	uint8_t *key;
+	size_t key_len;
+	char *name; /* NODE_SCRATCH */
+};
+
+struct child_list {
+	struct child *v;
+	size_t n;
+	size_t cap;
+};
+
+struct kvfs {
+	const char *db;
+	struct kv_store_options store_options;
+	struct kv_store *store;
+	struct kvfs_options opt;
+	struct fuse_session *se;
+	pthread_mutex_t lock;
+
+	struct node **by_ino;
+	struct node **by_key;
+	size_t buckets;
+	size_t n_nodes;
+	fuse_ino_t next_ino;
+
+	struct key_times **times;
+	size_t times_buckets;
+	struct empty_dir *empty_dirs;
+	struct handle *handles;
+	size_t n_in_memory; /* pending and scratch nodes */
+
+	struct timespec mount_time;
+	uint64_t mount_version;
+	uint64_t seen_version;
+
+	pthread_t refresher;
+	bool refresher_started;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopping;
+};
+
+/* ---- nodes (daemon_nodes.c); call with fs->lock held ------------------ */
+
+int nodes_init(struct kvfs *fs);
+void nodes_destroy(struct kvfs *fs);
+struct node *node_by_ino(struct kvfs *fs, fuse_ino_t ino);
+struct node *node_find(struct kvfs *fs, enum node_kind kind,
+		       const uint8_t *key, size_t key_len, const char *name);
+/* Find or make the attached node for kind+key(+name); NULL on ENOMEM. */
+struct node *node_get(struct kvfs *fs, enum node_kind kind,
+		      const uint8_t *key, size_t key_len, const char *name);
+/* Detach a node from its key (unlink, overwritten by rename). */
+void node_detach(struct kvfs *fs, struct node *n);
+/* Give a node a new kind and key (rename). */
+int node_rekey(struct kvfs *fs, struct node *n, enum node_kind kind,
+	       const uint8_t *key, size_t key_len, const char *name);
+/* Drop nlookup references; frees the node when nothing refers to it. */
+void node_forget(struct kvfs *fs, struct node *n, uint64_t nlookup);
+/* An open file of the node was released. */
+void node_close(struct kvfs *fs, struct node *n);
+/* Call fn for every node (refresh, directory rename). */
+void nodes_each(struct kvfs *fs, void (*fn)(struct kvfs *, struct node *,
+					    void *), void *arg);
+
+/* ---- times, modes, empty directories (daemon_nodes.c) ----------------- */
+
+/*
+ * The times of a key whose value has versionstamp vs: those set by our own
+ * writes or utimens while the value is unchanged, else the mount time for
+ * values older than the mount, else the time the change was first seen.
+ */
+struct key_times *times_get(struct kvfs *fs, const uint8_t *key,
+			    size_t key_len, const uint8_t vs[KV_VERSIONSTAMP_LEN],
+			    uint64_t version);
+/* The times entry of a key that we may change (utimens, chmod). */
+struct key_times *times_own(struct kvfs *fs, struct key_times *t,
+			    const uint8_t *key, size_t key_len,
+			    const uint8_t vs[KV_VERSIONSTAMP_LEN]);
+/* Our own commit wrote the key with versionstamp vs: its mtime is now. */
+void times_written(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		   const uint8_t vs[KV_VERSIONSTAMP_LEN]);
+/*
+ * Carry the times of key from (value vs from_vs) over to key to, whose value
+ * now has versionstamp to_vs: a rename keeps the file's times.
+ */
+void times_carry(struct kvfs *fs, const uint8_t *from, size_t from_len,
+		 const uint8_t from_vs[KV_VERSIONSTAMP_LEN], const uint8_t *to,
+		 size_t to_len, const uint8_t to_vs[KV_VERSIONSTAMP_LEN]);
+
+bool empty_dir_has(struct kvfs *fs, const uint8_t *key, size_t key_len);
+int empty_dir_add(struct kvfs *fs, const uint8_t *key, size_t key_len);
+void empty_dir_remove(struct kvfs *fs, const uint8_t *key, size_t key_len);
+
+/* ---- the view of the store (daemon_view.c); call with fs->lock held --- */
+
+int key_info_load(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		  struct key_info *ki);
+/* Render the value into ki->rendering (once). -EIO if it does not decode. */
+int key_info_render(struct key_info *ki);
+void key_info_free(struct key_info *ki);
+bool is_scratch_name(const struct kvfs *fs, const char *name);
+/* Whether pending files, scratch files or empty dirs lie in prefix. */
+bool in_memory_children(struct kvfs *fs, const uint8_t *prefix,
+			size_t prefix_len);
+/* The children of a directory, in key order, scratch files last. */
+int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
+		  struct child_list *out);
+int child_list_add(struct child_list *l, const uint8_t *key, size_t key_len,
+		   const char *scratch_name, enum node_kind kind);
+void child_list_free(struct child_list *l);
+/* The name a child is listed under (NUL-terminated in out). */
+int child_name(const struct child *c, size_t prefix_len, struct kv_buf *out);
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t now_ms(void);
+
+/* ---- operations (daemon_ops.c, daemon_rename.c, daemon_xattr.c) ------- */
+
+extern const struct fuse_lowlevel_ops kvfs_ops;
+
+void kvfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 fuse_ino_t newparent, const char *newname, unsigned int flags);
+void kvfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		   const char *value, size_t size, int flags);
+void kvfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		   size_t size);
+void kvfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void kvfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* Shared by the operations: defined in daemon_ops.c. */
+int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		       const struct kv_buf *content, bool typed,
+		       enum kv_encoding enc, int64_t expire_in);
+int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
+		  struct kv_buf *key);
+int ops_stat_node(struct kvfs *fs, struct node *n, struct stat *st);
+void ops_keep_dir(struct kvfs *fs, const uint8_t *key, size_t key_len);
+int64_t ops_expire_in(const struct kv_entry *e);
+struct handle *ops_dirty_handle(struct kvfs *fs, struct node *n);
+
+#endif

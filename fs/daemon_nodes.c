@@ -1,0 +1,388 @@
+/*
+ * daemon_nodes.c — the daemon's memory: the inode table, the times of keys,
+ * and the empty directories made with mkdir. Callers hold fs->lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+static uint64_t hash_bytes(const uint8_t *p, size_t len, uint64_t h)
+{
+	/* FNV-1a: the keys come from the store, not from an attacker who
+	 * could target the table with collisions any better than with
+	 * plain writes. */
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t node_hash(enum node_kind kind, const uint8_t *key,
+			  size_t key_len, const char *name)
+{
+	uint64_t h = hash_bytes(key, key_len, 0xcbf29ce484222325ull ^ kind);
+	if (name)
+		h = hash_bytes((const uint8_t *)name, strlen(name), h);
+	return h;
+}
+
+int nodes_init(struct kvfs *fs)
+{
+	fs->buckets = 4096;
+	fs->by_ino = calloc(fs->buckets, sizeof(*fs->by_ino));
+	fs->by_key = calloc(fs->buckets, sizeof(*fs->by_key));
+	fs->times_buckets = 4096;
+	fs->times = calloc(fs->times_buckets, sizeof(*fs->times));
+	if (!fs->by_ino || !fs->by_key || !fs->times)
+		return -ENOMEM;
+	fs->next_ino = FUSE_ROOT_ID;
+	struct node *root = node_get(fs, NODE_DIR, NULL, 0, NULL);
+	if (!root)
+		return -ENOMEM;
+	root->nlookup = 1;
+	return 0;
+}
+
+static void node_free(struct node *n)
+{
+	kv_buf_free(&n->key);
+	kv_buf_free(&n->scratch);
+	free(n->scratch_name);
+	free(n);
+}
+
+void nodes_destroy(struct kvfs *fs)
+{
+	for (size_t b = 0; fs->by_ino && b < fs->buckets; b++) {
+		struct node *n = fs->by_ino[b];
+		while (n) {
+			struct node *next = n->next_ino;
+			node_free(n);
+			n = next;
+		}
+	}
+	for (size_t b = 0; fs->times && b < fs->times_buckets; b++) {
+		struct key_times *t = fs->times[b];
+		while (t) {
+			struct key_times *next = t->next;
+			kv_buf_free(&t->key);
+			free(t);
+			t = next;
+		}
+	}
+	while (fs->empty_dirs) {
+		struct empty_dir *d = fs->empty_dirs;
+		fs->empty_dirs = d->next;
+		kv_buf_free(&d->key);
+		free(d);
+	}
+	free(fs->by_ino);
+	free(fs->by_key);
+	free(fs->times);
+}
+
+struct node *node_by_ino(struct kvfs *fs, fuse_ino_t ino)
+{
+	for (struct node *n = fs->by_ino[ino % fs->buckets]; n;
+	     n = n->next_ino)
+		if (n->ino == ino)
+			return n;
+	return NULL;
+}
+
+static bool node_matches(const struct node *n, enum node_kind kind,
+			 const uint8_t *key, size_t key_len, const char *name)
+{
+	if (n->kind != kind || n->key.len != key_len)
+		return false;
+	if (key_len && memcmp(n->key.data, key, key_len) != 0)
+		return false;
+	if (!name != !n->scratch_name)
+		return false;
+	return !name || strcmp(name, n->scratch_name) == 0;
+}
+
+struct node *node_find(struct kvfs *fs, enum node_kind kind,
+		       const uint8_t *key, size_t key_len, const char *name)
+{
+	uint64_t h = node_hash(kind, key, key_len, name);
+	for (struct node *n = fs->by_key[h % fs->buckets]; n; n = n->next_key)
+		if (node_matches(n, kind, key, key_len, name))
+			return n;
+	return NULL;
+}
+
+static void key_link(struct kvfs *fs, struct node *n)
+{
+	uint64_t h = node_hash(n->kind, n->key.data, n->key.len,
+			       n->scratch_name);
+	struct node **head = &fs->by_key[h % fs->buckets];
+	n->next_key = *head;
+	*head = n;
+	n->attached = true;
+}
+
+static void key_unlink(struct kvfs *fs, struct node *n)
+{
+	if (!n->attached)
+		return;
+	uint64_t h = node_hash(n->kind, n->key.data, n->key.len,
+			       n->scratch_name);
+	for (struct node **p = &fs->by_key[h % fs->buckets]; *p;
+	     p = &(*p)->next_key) {
+		if (*p == n) {
+			*p = n->next_key;
+			break;
+		}
+	}
+	n->next_key = NULL;
+	n->attached = false;
+}
+
+struct node *node_get(struct kvfs *fs, enum node_kind kind,
+		      const uint8_t *key, size_t key_len, const char *name)
+{
+	struct node *n = node_find(fs, kind, key, key_len, name);
+	if (n)
+		return n;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->kind = kind;
+	if (kv_buf_append(&n->key, key, key_len) < 0 ||
+	    (name && !(n->scratch_name = strdup(name)))) {
+		node_free(n);
+		return NULL;
+	}
+	n->ino = fs->next_ino++;
+	struct node **head = &fs->by_ino[n->ino % fs->buckets];
+	n->next_ino = *head;
+	*head = n;
+	key_link(fs, n);
+	fs->n_nodes++;
+	return n;
+}
+
+void node_detach(struct kvfs *fs, struct node *n)
+{
+	key_unlink(fs, n);
+}
+
+int node_rekey(struct kvfs *fs, struct node *n, enum node_kind kind,
+	       const uint8_t *key, size_t key_len, const char *name)
+{
+	struct kv_buf k = {0};
+	char *nm = NULL;
+	if (kv_buf_append(&k, key, key_len) < 0 ||
+	    (name && !(nm = strdup(name)))) {
+		kv_buf_free(&k);
+		return -ENOMEM;
+	}
+	bool was_attached = n->attached;
+	key_unlink(fs, n);
+	kv_buf_free(&n->key);
+	free(n->scratch_name);
+	n->kind = kind;
+	n->key = k;
+	n->scratch_name = nm;
+	if (was_attached)
+		key_link(fs, n);
+	return 0;
+}
+
+static void node_release_if_unused(struct kvfs *fs, struct node *n)
+{
+	if (n->nlookup || n->open_count || n->ino == FUSE_ROOT_ID)
+		return;
+	/* A scratch file's content lives in its node: keep it while the
+	 * name exists, even when the kernel forgets the inode. */
+	if (n->kind == NODE_SCRATCH && n->attached)
+		return;
+	key_unlink(fs, n);
+	for (struct node **p = &fs->by_ino[n->ino % fs->buckets]; *p;
+	     p = &(*p)->next_ino) {
+		if (*p == n) {
+			*p = n->next_ino;
+			break;
+		}
+	}
+	fs->n_nodes--;
+	node_free(n);
+}
+
+void node_forget(struct kvfs *fs, struct node *n, uint64_t nlookup)
+{
+	n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+	node_release_if_unused(fs, n);
+}
+
+void node_close(struct kvfs *fs, struct node *n)
+{
+	if (n->open_count)
+		n->open_count--;
+	node_release_if_unused(fs, n);
+}
+
+void nodes_each(struct kvfs *fs,
+		void (*fn)(struct kvfs *, struct node *, void *), void *arg)
+{
+	for (size_t b = 0; b < fs->buckets; b++) {
+		struct node *n = fs->by_ino[b];
+		while (n) {
+			struct node *next = n->next_ino;
+			fn(fs, n, arg);
+			n = next;
+		}
+	}
+}
+
+/* ---- times ------------------------------------------------------------ */
+
+static struct key_times **times_slot(struct kvfs *fs, const uint8_t *key,
+				     size_t key_len)
+{
+	uint64_t h = hash_bytes(key, key_len, 0xcbf29ce484222325ull);
+	struct key_times **p = &fs->times[h % fs->times_buckets];
+	while (*p && !((*p)->key.len == key_len &&
+		       (key_len == 0 || memcmp((*p)->key.data, key, key_len) == 0)))
+		p = &(*p)->next;
+	return p;
+}
+
+struct key_times *times_get(struct kvfs *fs, const uint8_t *key,
+			    size_t key_len,
+			    const uint8_t vs[KV_VERSIONSTAMP_LEN],
+			    uint64_t version)
+{
+	static const struct key_times none;
+	struct key_times **p = times_slot(fs, key, key_len);
+	struct key_times *t = *p;
+	if (t && memcmp(t->vs, vs, KV_VERSIONSTAMP_LEN) == 0)
+		return t;
+	if (!t && version <= fs->mount_version) {
+		/* Unchanged since the mount: nothing to remember. */
+		static __thread struct key_times at_mount;
+		at_mount = none;
+		at_mount.mtime = at_mount.atime = fs->mount_time;
+		return &at_mount;
+	}
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t || kv_buf_append(&t->key, key, key_len) < 0) {
+			free(t);
+			static __thread struct key_times fallback;
+			fallback = none;
+			clock_gettime(CLOCK_REALTIME, &fallback.mtime);
+			fallback.atime = fallback.mtime;
+			return &fallback;
+		}
+		*p = t;
+	}
+	/* The value changed since we last looked: it was written now. */
+	memcpy(t->vs, vs, KV_VERSIONSTAMP_LEN);
+	clock_gettime(CLOCK_REALTIME, &t->mtime);
+	t->atime = t->mtime;
+	t->mode = 0;
+	return t;
+}
+
+struct key_times *times_own(struct kvfs *fs, struct key_times *t,
+			    const uint8_t *key, size_t key_len,
+			    const uint8_t vs[KV_VERSIONSTAMP_LEN])
+{
+	struct key_times **p = times_slot(fs, key, key_len);
+	if (*p)
+		return *p;
+	struct key_times *own = calloc(1, sizeof(*own));
+	if (!own || kv_buf_append(&own->key, key, key_len) < 0) {
+		free(own);
+		return NULL;
+	}
+	memcpy(own->vs, vs, KV_VERSIONSTAMP_LEN);
+	own->mtime = t->mtime;
+	own->atime = t->atime;
+	own->mode = t->mode;
+	*p = own;
+	return own;
+}
+
+void times_written(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		   const uint8_t vs[KV_VERSIONSTAMP_LEN])
+{
+	/* A new versionstamp makes times_get stamp the key with now. */
+	times_get(fs, key, key_len, vs, UINT64_MAX);
+}
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void times_carry(struct kvfs *fs, const uint8_t *from, size_t from_len,
+		 const uint8_t from_vs[KV_VERSIONSTAMP_LEN], const uint8_t *to,
+		 size_t to_len, const uint8_t to_vs[KV_VERSIONSTAMP_LEN])
+{
+	struct key_times *t = times_get(fs, from, from_len, from_vs, 0);
+	struct key_times saved = *t;
+	struct key_times **p = times_slot(fs, from, from_len);
+	if (*p) {
+		struct key_times *old = *p;
+		*p = old->next;
+		kv_buf_free(&old->key);
+		free(old);
+	}
+	struct key_times *own = times_own(fs, &saved, to, to_len, to_vs);
+	if (!own)
+		return;
+	memcpy(own->vs, to_vs, KV_VERSIONSTAMP_LEN);
+	own->mtime = saved.mtime;
+	own->atime = saved.atime;
+	own->mode = saved.mode;
+}
+
+/* ---- empty directories ------------------------------------------------ */
+
+static struct empty_dir **empty_dir_slot(struct kvfs *fs, const uint8_t *key,
+					 size_t key_len)
+{
+	struct empty_dir **p = &fs->empty_dirs;
+	while (*p && !((*p)->key.len == key_len &&
+		       memcmp((*p)->key.data, key, key_len) == 0))
+		p = &(*p)->next;
+	return p;
+}
+
+bool empty_dir_has(struct kvfs *fs, const uint8_t *key, size_t key_len)
+{
+	return *empty_dir_slot(fs, key, key_len) != NULL;
+}
+
+int empty_dir_add(struct kvfs *fs, const uint8_t *key, size_t key_len)
+{
+	struct empty_dir **p = empty_dir_slot(fs, key, key_len);
+	if (*p)
+		return 0;
+	struct empty_dir *d = calloc(1, sizeof(*d));
+	if (!d || kv_buf_append(&d->key, key, key_len) < 0) {
+		free(d);
+		return -ENOMEM;
+	}
+	*p = d;
+	return 0;
+}
+
+void empty_dir_remove(struct kvfs *fs, const uint8_t *key, size_t key_len)
+{
+	struct empty_dir **p = empty_dir_slot(fs, key, key_len);
+	struct empty_dir *d = *p;
+	if (!d)
+		return;
+	*p = d->next;
+	kv_buf_free(&d->key);
+	free(d);
+}

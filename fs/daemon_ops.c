@@ -1,0 +1,1177 @@
+/*
+ * daemon_ops.c — the FUSE low-level operations of a mounted store
+ * (kvfs-spec §2, §3, §5). One function per operation, each replying once.
+ * Store errors are negative errnos and go to the reply unchanged.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "name.h"
+
+/* Text a file may hold beyond the limit while it is JSON: the encoding is
+ * usually smaller than pretty-printed text, and is checked at commit. */
+enum { JSON_TEXT_FACTOR = 8 };
+
+static struct kvfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static uint64_t vs_version(const uint8_t vs[KV_VERSIONSTAMP_LEN])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | vs[i];
+	return v;
+}
+
+static mode_t file_mode(struct kvfs *fs, bool writable)
+{
+	mode_t m = writable ? 0666 : 0444;
+	return S_IFREG | (m & ~fs->opt.umask);
+}
+
+static void stat_base(struct kvfs *fs, struct node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_uid = fs->opt.uid;
+	st->st_gid = fs->opt.gid;
+	st->st_blksize = 4096;
+	st->st_atim = st->st_mtim = st->st_ctim = fs->mount_time;
+}
+
+struct handle *ops_dirty_handle(struct kvfs *fs, struct node *n)
+{
+	for (struct handle *h = fs->handles; h; h = h->next)
+		if (h->node == n && h->dirty && !h->failed)
+			return h;
+	return NULL;
+}
+
+/*
+ * Fill st for a node. For keys, ki must have been loaded for the node's key.
+ */
+static int node_stat(struct kvfs *fs, struct node *n, struct key_info *ki,
+		     struct stat *st)
+{
+	stat_base(fs, n, st);
+	if (n->kind == NODE_DIR) {
+		st->st_mode = S_IFDIR | (0777 & ~fs->opt.umask);
+		st->st_nlink = 2;
+		return 0;
+	}
+	st->st_nlink = 1;
+	if (n->kind == NODE_SCRATCH) {
+		st->st_mode = file_mode(fs, true);
+		st->st_size = n->scratch.len;
+		st->st_mtim = st->st_ctim = st->st_atim = n->scratch_mtime;
+		return 0;
+	}
+	struct handle *h = ops_dirty_handle(fs, n);
+	if (n->pending || !ki->has_value) {
+		st->st_mode = file_mode(fs, true);
+		st->st_size = h ? h->content.len : 0;
+		return n->pending ? 0 : -ENOENT;
+	}
+	int r = key_info_render(ki);
+	if (r == -ENOMEM)
+		return r;
+	st->st_mode = file_mode(fs, ki->writable);
+	st->st_size = h ? h->content.len : ki->rendering.len;
+	struct key_times *t = times_get(fs, ki->entry.key, ki->entry.key_len,
+					ki->entry.versionstamp,
+					vs_version(ki->entry.versionstamp));
+	st->st_mtim = st->st_ctim = t->mtime;
+	st->st_atim = t->atime;
+	if (t->mode)
+		st->st_mode = S_IFREG | (t->mode & 07777);
+	st->st_blocks = (st->st_size + 511) / 512;
+	n->seen_exists = true;
+	memcpy(n->seen_vs, ki->entry.versionstamp, KV_VERSIONSTAMP_LEN);
+	return 0;
+}
+
+/* The key a node's content lives under (VALUE: the directory's own key). */
+static void node_value_key(const struct node *n, const uint8_t **key,
+			   size_t *len)
+{
+	*key = n->key.data;
+	*len = n->key.len;
+}
+
+int ops_stat_node(struct kvfs *fs, struct node *n, struct stat *st)
+{
+	struct key_info ki = {0};
+	int r = 0;
+	if (n->kind != NODE_SCRATCH && !(n->kind == NODE_DIR) && !n->pending) {
+		const uint8_t *k;
+		size_t kl;
+		node_value_key(n, &k, &kl);
+		r = key_info_load(fs, k, kl, &ki);
+	}
+	if (r == 0)
+		r = node_stat(fs, n, &ki, st);
+	key_info_free(&ki);
+	return r;
+}
+
+static void fill_entry(struct kvfs *fs, struct node *n, const struct stat *st,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	e->generation = 1;
+	e->attr = *st;
+	e->attr_timeout = fs->opt.attr_timeout;
+	e->entry_timeout = fs->opt.entry_timeout;
+	n->nlookup++;
+}
+
+/* ---- name resolution -------------------------------------------------- */
+
+/*
+ * Resolve a name in directory dir to the key of the child (appended to key).
+ * Shortened long names are found by listing the directory. Returns 0,
+ * -ENOENT or -EINVAL.
+ */
+int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
+		     struct kv_buf *key)
+{
+	size_t len = strlen(name);
+	struct kv_part part;
+	struct kv_buf storage = {0};
+	int r = kv_buf_append(key, dir->key.data, dir->key.len);
+	if (r < 0)
+		return r;
+	if (kvfs_name_is_short(name, len)) {
+		struct child_list l;
+		r = list_children(fs, dir->key.data, dir->key.len, &l);
+		if (r < 0)
+			return r;
+		struct kv_buf shown = {0};
+		r = -ENOENT;
+		for (size_t i = 0; i < l.n && r == -ENOENT; i++) {
+			if (l.v[i].kind == NODE_SCRATCH ||
+			    child_name(&l.v[i], dir->key.len, &shown) < 0)
+				continue;
+			if (strcmp((char *)shown.data, name) == 0) {
+				key->len = 0;
+				r = kv_buf_append(key, l.v[i].key,
+						  l.v[i].key_len);
+			}
+		}
+		kv_buf_free(&shown);
+		child_list_free(&l);
+		return r;
+	}
+	r = kvfs_name_parse(name, len, &part, &storage);
+	if (r == 0)
+		r = kv_part_encode(&part, key);
+	kv_buf_free(&storage);
+	if (r == -ERANGE)
+		r = -EINVAL;
+	if (r == 0 && key->len > KV_MAX_WRITE_KEY)
+		r = -ENAMETOOLONG;
+	return r;
+}
+
+/*
+ * Look a name up in dir: fills the node (with a new lookup reference taken
+ * by fill_entry) and its attributes.
+ */
+static int lookup_locked(struct kvfs *fs, struct node *dir, const char *name,
+			 struct fuse_entry_param *e)
+{
+	if (dir->kind != NODE_DIR)
+		return -ENOTDIR;
+	struct node *n = NULL;
+	struct stat st;
+	struct key_info ki = {0};
+	struct kv_buf key = {0};
+	int r;
+
+	if (strcmp(name, KVFS_NAME_VALUE) == 0) {
+		if (dir->key.len == 0)
+			return -ENOENT;
+		r = key_info_load(fs, dir->key.data, dir->key.len, &ki);
+		if (r == 0 && !ki.has_value)
+			r = -ENOENT;
+		if (r == 0 && !(n = node_get(fs, NODE_VALUE, dir->key.data,
+					     dir->key.len, NULL)))
+			r = -ENOMEM;
+		goto stat;
+	}
+	if (is_scratch_name(fs, name)) {
+		n = node_find(fs, NODE_SCRATCH, dir->key.data, dir->key.len,
+			      name);
+		r = n ? 0 : -ENOENT;
+		goto stat;
+	}
+	r = ops_child_key(fs, dir, name, &key);
+	if (r == -EINVAL)
+		r = -ENOENT;
+	if (r < 0)
+		goto out;
+	n = node_find(fs, NODE_FILE, key.data, key.len, NULL);
+	if (n && n->pending) {
+		r = 0;
+		goto stat;
+	}
+	r = key_info_load(fs, key.data, key.len, &ki);
+	if (r < 0)
+		goto out;
+	if (ki.is_dir)
+		n = node_get(fs, NODE_DIR, key.data, key.len, NULL);
+	else if (ki.has_value)
+		n = node_get(fs, NODE_FILE, key.data, key.len, NULL);
+	else {
+		r = -ENOENT;
+		goto out;
+	}
+	if (!n)
+		r = -ENOMEM;
+stat:
+	if (r == 0)
+		r = node_stat(fs, n, &ki, &st);
+	if (r == 0)
+		fill_entry(fs, n, &st, e);
+out:
+	key_info_free(&ki);
+	kv_buf_free(&key);
+	return r;
+}
+
+static void kvfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct kvfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	pthread_mutex_lock(&fs->lock);
+	struct node *dir = node_by_ino(fs, parent);
+	int r = dir ? lookup_locked(fs, dir, name, &e) : -ENOENT;
+	pthread_mutex_unlock(&fs->lock);
+	if (r == -ENOENT) {
+		/* A negative entry with no timeout: a key another process
+		 * writes next is visible at once. */
+		memset(&e, 0, sizeof(e));
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void kvfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct kvfs *fs = fs_of(req);
+	pthread_mutex_lock(&fs->lock);
+	struct node *n = node_by_ino(fs, ino);
+	if (n)
+		node_forget(fs, n, nlookup);
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_none(req);
+}
+
+static void kvfs_forget_multi(fuse_req_t req, size_t count,
+			      struct fuse_forget_data *forgets)
+{
+	struct kvfs *fs = fs_of(req);
+	pthread_mutex_lock(&fs->lock);
+	for (size_t i = 0; i < count; i++) {
+		struct node *n = node_by_ino(fs, forgets[i].ino);
+		if (n)
+			node_forget(fs, n, forgets[i].nlookup);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_none(req);
+}
+
+static void kvfs_getattr(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct kvfs *fs = fs_of(req);
+	struct stat st;
+	pthread_mutex_lock(&fs->lock);
+	struct node *n = node_by_ino(fs, ino);
+	int r = n ? ops_stat_node(fs, n, &st) : -ENOENT;
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, fs->opt.attr_timeout);
+}
+
+/* ---- commits ------------------------------------------------------------ */
+
+int64_t ops_expire_in(const struct kv_entry *e)
+{
+	if (!e || e->expires_at_ms < 0)
+		return -1;
+	int64_t left = e->expires_at_ms - now_ms();
+	return left > 0 ? left : 0;
+}
+
+/*
+ * Parse content as encoding enc (sniffed when !typed) and commit it to key,
+ * keeping the key's expiry. Checks the stored size against the limit.
+ */
+int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
+			  const struct kv_buf *content, bool typed,
+			  enum kv_encoding enc, int64_t expire_in)
+{
+	if (fs->opt.read_only)
+		return -EROFS;
+	if (!typed)
+		enc = kv_value_sniff(content->data, content->len);
+	struct kv_buf value = {0};
+	int r = kv_value_parse(enc, content->data, content->len, &value);
+	if (r == 0 && value.len > kv_store_max_value(fs->store))
+		r = -EFBIG;
+	if (r == 0) {
+		struct kv_mutation m = {
+			.type = KV_MUT_SET,
+			.key = key,
+			.key_len = key_len,
+			.encoding = enc,
+			.value = value.data ? value.data : (const uint8_t *)"",
+			.value_len = value.len,
+			.expire_in_ms = expire_in,
+		};
+		struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
+		uint8_t vs[KV_VERSIONSTAMP_LEN];
+		r = kv_store_commit(fs->store, &a, vs);
+		if (r == 0)
+			times_written(fs, key, key_len, vs);
+	}
+	kv_buf_free(&value);
+	return r;
+}
+
+/* Whether the stored value is typed: an empty Uint8Array (what touch
+ * leaves) takes its type from the next content, as a new file does. */
+static bool entry_typed(const struct kv_entry *e)
+{
+	return !(e->encoding == KV_ENC_BYTES && e->value_len == 0);
+}
+
+static int handle_commit(struct kvfs *fs, struct handle *h)
+{
+	if (h->failed)
+		return h->error;
+	struct node *n = h->node;
+	if (!h->dirty || !n->attached)
+		return 0;
+	int r;
+	if (n->kind == NODE_SCRATCH) {
+		n->scratch.len = 0;
+		r = kv_buf_append(&n->scratch, h->content.data, h->content.len);
+		clock_gettime(CLOCK_REALTIME, &n->scratch_mtime);
+	} else {
+		bool typed = h->typed;
+		enum kv_encoding enc = h->encoding;
+		if (n->type_set) {
+			typed = true;
+			enc = n->type;
+		}
+		r = ops_commit_content(fs, n->key.data, n->key.len, &h->content,
+				   typed, enc, h->expire_in);
+		if (r == 0 && n->pending) {
+			n->pending = false;
+			fs->n_in_memory--;
+		}
+	}
+	if (r == 0) {
+		h->dirty = false;
+	} else if (r != -EAGAIN) {
+		h->failed = true;
+		h->error = r;
+	}
+	return r;
+}
+
+/* ---- open files --------------------------------------------------------- */
+
+static void handle_free(struct kvfs *fs, struct handle *h)
+{
+	for (struct handle **p = &fs->handles; *p; p = &(*p)->next) {
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	}
+	kv_buf_free(&h->content);
+	free(h);
+}
+
+static int handle_open(struct kvfs *fs, struct node *n, int flags,
+		       struct handle **out)
+{
+	bool writing = (flags & O_ACCMODE) != O_RDONLY;
+	if (writing && fs->opt.read_only)
+		return -EROFS;
+	if (n->kind == NODE_DIR)
+		return -EISDIR;
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->node = n;
+	h->expire_in = -1;
+	int r = 0;
+	if (n->kind == NODE_SCRATCH) {
+		if (!(flags & O_TRUNC))
+			r = kv_buf_append(&h->content, n->scratch.data,
+					  n->scratch.len);
+		h->dirty = flags & O_TRUNC;
+	} else if (n->pending) {
+		h->dirty = true;
+	} else {
+		struct key_info ki;
+		r = key_info_load(fs, n->key.data, n->key.len, &ki);
+		if (r == 0 && !ki.has_value)
+			r = -ENOENT;
+		if (r == 0)
+			r = key_info_render(&ki);
+		if (r == 0 && writing && !ki.writable)
+			r = -EACCES;
+		if (r == 0) {
+			h->typed = entry_typed(&ki.entry);
+			h->encoding = ki.entry.encoding;
+			h->expire_in = ops_expire_in(&ki.entry);
+			if (flags & O_TRUNC)
+				h->dirty = true;
+			else
+				r = kv_buf_append(&h->content,
+						  ki.rendering.data,
+						  ki.rendering.len);
+		}
+		key_info_free(&ki);
+	}
+	if (r < 0) {
+		kv_buf_free(&h->content);
+		free(h);
+		return r;
+	}
+	h->next = fs->handles;
+	fs->handles = h;
+	n->open_count++;
+	*out = h;
+	return 0;
+}
+
+static void kvfs_open(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	struct kvfs *fs = fs_of(req);
+	struct handle *h = NULL;
+	pthread_mutex_lock(&fs->lock);
+	struct node *n = node_by_ino(fs, ino);
+	int r = n ? handle_open(fs, n, fi->flags, &h) : -ENOENT;
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void kvfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct kvfs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	pthread_mutex_lock(&fs->lock);
+	size_t len = h->content.len;
+	size_t start = (size_t)off < len ? (size_t)off : len;
+	size_t n = len - start < size ? len - start : size;
+	char *copy = malloc(n ? n : 1);
+	if (copy && n)
+		memcpy(copy, h->content.data + start, n);
+	pthread_mutex_unlock(&fs->lock);
+	if (!copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fuse_reply_buf(req, copy, n);
+	free(copy);
+}
+
+/* The longest content a handle may hold before a write fails with EFBIG. */
+static size_t handle_limit(struct kvfs *fs, const struct handle *h)
+{
+	size_t max = kv_store_max_value(fs->store);
+	bool json = h->node->type_set ? h->node->type == KV_ENC_V8
+				      : h->typed && h->encoding == KV_ENC_V8;
+	if (h->node->kind == NODE_SCRATCH)
+		return max * JSON_TEXT_FACTOR;
+	return json ? max * JSON_TEXT_FACTOR : max;
+}
+
+static int handle_resize(struct kvfs *fs, struct handle *h, size_t len)
+{
+	if (len > handle_limit(fs, h)) {
+		/* The file is marked failed: its close reports EFBIG too
+		 * and nothing is committed (kvfs-spec §3). */
+		h->failed = true;
+		h->error = -EFBIG;
+		return -EFBIG;
+	}
+	if (len > h->content.len) {
+		int r = kv_buf_reserve(&h->content, len - h->content.len);
+		if (r < 0)
+			return r;
+		memset(h->content.data + h->content.len, 0,
+		       len - h->content.len);
+	}
+	h->content.len = len;
+	h->dirty = true;
+	return 0;
+}
+
+static void kvfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		       size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct kvfs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	int r = 0;
+	pthread_mutex_lock(&fs->lock);
+	if (fi->flags & O_APPEND)
+		off = h->content.len;
+	if (h->failed)
+		r = h->error;
+	else if ((uint64_t)off + size > SIZE_MAX / 2)
+		r = -EFBIG;
+	else if ((size_t)off + size > h->content.len)
+		r = handle_resize(fs, h, (size_t)off + size);
+	if (r == 0) {
+		memcpy(h->content.data + off, buf, size);
+		h->dirty = true;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, size);
+}
+
+static void kvfs_flush(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct kvfs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	pthread_mutex_lock(&fs->lock);
+	int r = handle_commit(fs, h);
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_err(req, -r);
+}
+
+static void kvfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		       struct fuse_file_info *fi)
+{
+	(void)datasync;
+	kvfs_flush(req, ino, fi);
+}
+
+static void kvfs_release(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct kvfs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	pthread_mutex_lock(&fs->lock);
+	if (h->dirty && !h->failed) {
+		int r = handle_commit(fs, h);
+		if (r < 0)
+			syslog(LOG_WARNING, "kvfs: commit on close failed: %s",
+			       strerror(-r));
+	}
+	struct node *n = h->node;
+	handle_free(fs, h);
+	node_close(fs, n);
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- creating and removing -------------------------------------------- */
+
+static int create_locked(struct kvfs *fs, struct node *dir, const char *name,
+			 int flags, struct fuse_entry_param *e,
+			 struct handle **h)
+{
+	if (fs->opt.read_only)
+		return -EROFS;
+	if (dir->kind != NODE_DIR)
+		return -ENOTDIR;
+	struct node *n;
+	if (is_scratch_name(fs, name)) {
+		n = node_get(fs, NODE_SCRATCH, dir->key.data, dir->key.len,
+			     name);
+		if (!n)
+			return -ENOMEM;
+		if (!n->scratch_mtime.tv_sec) {
+			clock_gettime(CLOCK_REALTIME, &n->scratch_mtime);
+			fs->n_in_memory++;
+		}
+	} else if (strcmp(name, KVFS_NAME_VALUE) == 0) {
+		if (dir->key.len == 0)
+			return -EINVAL;
+		n = node_find(fs, NODE_VALUE, dir->key.data, dir->key.len, NULL);
+		if (!n)
+			n = node_get(fs, NODE_VALUE, dir->key.data,
+				     dir->key.len, NULL);
+		if (!n)
+			return -ENOMEM;
+		struct key_info ki;
+		int r = key_info_load(fs, dir->key.data, dir->key.len, &ki);
+		bool exists = r == 0 && ki.has_value;
+		key_info_free(&ki);
+		if (r < 0)
+			return r;
+		if (!exists && !n->pending) {
+			n->pending = true;
+			fs->n_in_memory++;
+		}
+	} else {
+		struct kv_buf key = {0};
+		int r = ops_child_key(fs, dir, name, &key);
+		if (r < 0) {
+			kv_buf_free(&key);
+			return r;
+		}
+		struct key_info ki;
+		r = key_info_load(fs, key.data, key.len, &ki);
+		bool is_dir = ki.is_dir, exists = ki.has_value;
+		key_info_free(&ki);
+		if (r == 0 && is_dir)
+			r = -EISDIR;
+		n = r == 0 ? node_get(fs, NODE_FILE, key.data, key.len, NULL)
+			   : NULL;
+		kv_buf_free(&key);
+		if (r < 0)
+			return r;
+		if (!n)
+			return -ENOMEM;
+		if (!exists && !n->pending) {
+			n->pending = true;
+			fs->n_in_memory++;
+		}
+	}
+	int r = handle_open(fs, n, flags, h);
+	if (r < 0)
+		return r;
+	struct stat st;
+	struct key_info ki = {0};
+	if (!n->pending && n->kind != NODE_SCRATCH)
+		r = key_info_load(fs, n->key.data, n->key.len, &ki);
+	if (r == 0)
+		r = node_stat(fs, n, &ki, &st);
+	key_info_free(&ki);
+	if (r == 0)
+		fill_entry(fs, n, &st, e);
+	return r;
+}
+
+static void kvfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, struct fuse_file_info *fi)
+{
+	(void)mode;
+	struct kvfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct handle *h = NULL;
+	pthread_mutex_lock(&fs->lock);
+	struct node *dir = node_by_ino(fs, parent);
+	int r = dir ? create_locked(fs, dir, name, fi->flags, &e, &h)
+		    : -ENOENT;
+	if (r < 0 && h) {
+		struct node *n = h->node;
+		handle_free(fs, h);
+		node_close(fs, n);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fuse_reply_create(req, &e, fi);
+}
+
+static void kvfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, dev_t rdev)
+{
+	(void)rdev;
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	struct kvfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct handle *h = NULL;
+	pthread_mutex_lock(&fs->lock);
+	struct node *dir = node_by_ino(fs, parent);
+	int r = dir ? create_locked(fs, dir, name, O_WRONLY, &e, &h) : -ENOENT;
+	if (h) {
+		int c = handle_commit(fs, h);
+		if (r == 0)
+			r = c;
+		struct node *n = h->node;
+		handle_free(fs, h);
+		node_close(fs, n);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void kvfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode)
+{
+	(void)mode;
+	struct kvfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct kv_buf key = {0};
+	struct key_info ki = {0};
+	pthread_mutex_lock(&fs->lock);
+	struct node *dir = node_by_ino(fs, parent);
+	int r = !dir ? -ENOENT : dir->kind != NODE_DIR ? -ENOTDIR : 0;
+	if (r == 0 && fs->opt.read_only)
+		r = -EROFS;
+	if (r == 0 && (strcmp(name, KVFS_NAME_VALUE) == 0 ||
+		       is_scratch_name(fs, name)))
+		r = -EINVAL;
+	if (r == 0)
+		r = ops_child_key(fs, dir, name, &key);
+	if (r == 0)
+		r = key_info_load(fs, key.data, key.len, &ki);
+	if (r == 0 && (ki.is_dir || ki.has_value ||
+		       node_find(fs, NODE_FILE, key.data, key.len, NULL)))
+		r = -EEXIST;
+	if (r == 0)
+		r = empty_dir_add(fs, key.data, key.len);
+	struct node *n = NULL;
+	if (r == 0 && !(n = node_get(fs, NODE_DIR, key.data, key.len, NULL)))
+		r = -ENOMEM;
+	struct stat st;
+	if (r == 0) {
+		node_stat(fs, n, &ki, &st);
+		fill_entry(fs, n, &st, &e);
+	}
+	key_info_free(&ki);
+	kv_buf_free(&key);
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static int delete_key(struct kvfs *fs, const uint8_t *key, size_t key_len)
+{
+	struct kv_mutation m = {
+		.type = KV_MUT_DELETE, .key = key, .key_len = key_len};
+	struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
+	return kv_store_commit(fs->store, &a, NULL);
+}
+
+/* Keep a directory after its last key goes, so rm -rf can finish. */
+void ops_keep_dir(struct kvfs *fs, const uint8_t *key, size_t key_len)
+{
+	if (key_len)
+		empty_dir_add(fs, key, key_len);
+}
+
+static void drop_scratch(struct kvfs *fs, struct node *n)
+{
+	node_detach(fs, n);
+	kv_buf_free(&n->scratch);
+	fs->n_in_memory--;
+	node_forget(fs, n, 0);
+}
+
+static int unlink_locked(struct kvfs *fs, struct node *dir, const char *name)
+{
+	if (dir->kind != NODE_DIR)
+		return -ENOTDIR;
+	if (fs->opt.read_only)
+		return -EROFS;
+	if (is_scratch_name(fs, name)) {
+		struct node *n = node_find(fs, NODE_SCRATCH, dir->key.data,
+					   dir->key.len, name);
+		if (!n)
+			return -ENOENT;
+		drop_scratch(fs, n);
+		return 0;
+	}
+	struct kv_buf key = {0};
+	struct key_info ki = {0};
+	enum node_kind kind = NODE_FILE;
+	int r;
+	if (strcmp(name, KVFS_NAME_VALUE) == 0) {
+		if (!dir->key.len)
+			return -ENOENT;
+		kind = NODE_VALUE;
+		r = kv_buf_append(&key, dir->key.data, dir->key.len);
+	} else {
+		r = ops_child_key(fs, dir, name, &key);
+		if (r == -EINVAL)
+			r = -ENOENT;
+	}
+	struct node *n = r == 0 ? node_find(fs, kind, key.data, key.len, NULL)
+				: NULL;
+	if (r == 0 && n && n->pending) {
+		n->pending = false;
+		fs->n_in_memory--;
+		node_detach(fs, n);
+		goto out;
+	}
+	if (r == 0)
+		r = key_info_load(fs, key.data, key.len, &ki);
+	if (r == 0 && kind == NODE_FILE && ki.is_dir)
+		r = -EISDIR;
+	if (r == 0 && !ki.has_value)
+		r = -ENOENT;
+	if (r == 0)
+		r = delete_key(fs, key.data, key.len);
+	if (r == 0) {
+		if (n)
+			node_detach(fs, n);
+		if (kind == NODE_VALUE)
+			ops_keep_dir(fs, key.data, key.len);
+		else
+			ops_keep_dir(fs, dir->key.data, dir->key.len);
+	}
+out:
+	key_info_free(&ki);
+	kv_buf_free(&key);
+	return r;
+}
+
+static void kvfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct kvfs *fs = fs_of(req);
+	pthread_mutex_lock(&fs->lock);
+	struct node *dir = node_by_ino(fs, parent);
+	int r = dir ? unlink_locked(fs, dir, name) : -ENOENT;
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_err(req, -r);
+}
+
+static int rmdir_locked(struct kvfs *fs, struct node *dir, const char *name)
+{
+	if (dir->kind != NODE_DIR)
+		return -ENOTDIR;
+	if (fs->opt.read_only)
+		return -EROFS;
+	struct kv_buf key = {0};
+	struct key_info ki = {0};
+	int r = ops_child_key(fs, dir, name, &key);
+	if (r == -EINVAL)
+		r = -ENOENT;
+	if (r == 0)
+		r = key_info_load(fs, key.data, key.len, &ki);
+	if (r == 0 && !ki.is_dir)
+		r = ki.has_value ? -ENOTDIR : -ENOENT;
+	if (r == 0 && (ki.has_children || ki.has_value ||
+		       in_memory_children(fs, key.data, key.len)))
+		r = -ENOTEMPTY;
+	if (r == 0) {
+		empty_dir_remove(fs, key.data, key.len);
+		struct node *n = node_find(fs, NODE_DIR, key.data, key.len,
+					   NULL);
+		if (n)
+			node_detach(fs, n);
+	}
+	key_info_free(&ki);
+	kv_buf_free(&key);
+	return r;
+}
+
+static void kvfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct kvfs *fs = fs_of(req);
+	pthread_mutex_lock(&fs->lock);
+	struct node *dir = node_by_ino(fs, parent);
+	int r = dir ? rmdir_locked(fs, dir, name) : -ENOENT;
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_err(req, -r);
+}
+
+/* ---- directories -------------------------------------------------------- */
+
+struct dir_handle {
+	struct child_list children;
+	size_t prefix_len;
+	bool has_value;
+};
+
+static void kvfs_opendir(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct kvfs *fs = fs_of(req);
+	struct dir_handle *d = calloc(1, sizeof(*d));
+	int r = d ? 0 : -ENOMEM;
+	pthread_mutex_lock(&fs->lock);
+	struct node *n = node_by_ino(fs, ino);
+	if (r == 0 && !n)
+		r = -ENOENT;
+	if (r == 0 && n->kind != NODE_DIR)
+		r = -ENOTDIR;
+	if (r == 0) {
+		d->prefix_len = n->key.len;
+		r = list_children(fs, n->key.data, n->key.len, &d->children);
+	}
+	if (r == 0 && n->key.len) {
+		struct kv_entry e;
+		int g = kv_store_get(fs->store, n->key.data, n->key.len, &e);
+		if (g == 0) {
+			d->has_value = true;
+			kv_entry_free(&e);
+		} else if (g != -ENOENT) {
+			r = g;
+			child_list_free(&d->children);
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0) {
+		free(d);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void kvfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			 off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* Offsets: 1 ".", 2 "..", 3 "@value", then 4 + i for child i. */
+	size_t used = 0;
+	struct kv_buf name = {0};
+	struct stat st = {0};
+	for (off_t i = off; ; i++) {
+		const char *nm;
+		if (i == 0) {
+			nm = ".";
+			st.st_mode = S_IFDIR;
+		} else if (i == 1) {
+			nm = "..";
+			st.st_mode = S_IFDIR;
+		} else if (i == 2) {
+			if (!d->has_value)
+				continue;
+			nm = KVFS_NAME_VALUE;
+			st.st_mode = S_IFREG;
+		} else if ((size_t)(i - 3) < d->children.n) {
+			const struct child *c = &d->children.v[i - 3];
+			if (child_name(c, d->prefix_len, &name) < 0)
+				continue;
+			nm = (const char *)name.data;
+			st.st_mode = c->kind == NODE_DIR ? S_IFDIR : S_IFREG;
+		} else {
+			break;
+		}
+		size_t want = fuse_add_direntry(req, buf + used, size - used,
+						nm, &st, i + 1);
+		if (want > size - used)
+			break;
+		used += want;
+	}
+	kv_buf_free(&name);
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void kvfs_releasedir(fuse_req_t req, fuse_ino_t ino,
+			    struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	child_list_free(&d->children);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- attributes --------------------------------------------------------- */
+
+/* Truncate a key's value that no open file holds: load, cut, commit. */
+static int truncate_key(struct kvfs *fs, struct node *n, size_t size)
+{
+	struct key_info ki;
+	int r = key_info_load(fs, n->key.data, n->key.len, &ki);
+	if (r == 0 && !ki.has_value)
+		r = -ENOENT;
+	if (r == 0)
+		r = key_info_render(&ki);
+	if (r == 0 && !ki.writable)
+		r = -EACCES;
+	bool json = ki.entry.encoding == KV_ENC_V8;
+	size_t max = kv_store_max_value(fs->store);
+	if (r == 0 && size > (json ? max * JSON_TEXT_FACTOR : max))
+		r = -EFBIG;
+	struct kv_buf content = {0};
+	if (r == 0 && size <= ki.rendering.len)
+		r = kv_buf_append(&content, ki.rendering.data, size);
+	else if (r == 0) {
+		r = kv_buf_append(&content, ki.rendering.data,
+				  ki.rendering.len);
+		if (r == 0)
+			r = kv_buf_reserve(&content, size - content.len);
+		if (r == 0) {
+			memset(content.data + content.len, 0,
+			       size - content.len);
+			content.len = size;
+		}
+	}
+	if (r == 0)
+		r = ops_commit_content(fs, n->key.data, n->key.len, &content,
+				   entry_typed(&ki.entry) || size > 0,
+				   ki.entry.encoding, ops_expire_in(&ki.entry));
+	kv_buf_free(&content);
+	key_info_free(&ki);
+	return r;
+}
+
+static int setattr_locked(struct kvfs *fs, struct node *n, struct stat *attr,
+			  int to_set, struct handle *h)
+{
+	int r = 0;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (fs->opt.read_only)
+			return -EROFS;
+		if (n->kind == NODE_DIR)
+			return -EISDIR;
+		if (attr->st_size < 0)
+			return -EINVAL;
+		if (!h)
+			h = ops_dirty_handle(fs, n);
+		if (h)
+			r = handle_resize(fs, h, attr->st_size);
+		else if (n->kind == NODE_SCRATCH)
+			r = attr->st_size > (off_t)n->scratch.len
+				    ? kv_buf_reserve(&n->scratch, 0)
+				    : (n->scratch.len = attr->st_size, 0);
+		else if (!n->pending)
+			r = truncate_key(fs, n, attr->st_size);
+		if (r < 0)
+			return r;
+	}
+	if (n->kind == NODE_DIR || n->kind == NODE_SCRATCH || n->pending)
+		return 0;
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_ATIME |
+		      FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+		      FUSE_SET_ATTR_MTIME_NOW)) {
+		struct kv_entry e;
+		r = kv_store_get(fs->store, n->key.data, n->key.len, &e);
+		if (r < 0)
+			return r;
+		struct key_times *t = times_get(fs, e.key, e.key_len,
+						e.versionstamp,
+						vs_version(e.versionstamp));
+		struct key_times *own = times_own(fs, t, e.key, e.key_len,
+						  e.versionstamp);
+		kv_entry_free(&e);
+		if (!own)
+			return -ENOMEM;
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (to_set & FUSE_SET_ATTR_MODE)
+			own->mode = attr->st_mode & 07777;
+		if (to_set & FUSE_SET_ATTR_MTIME)
+			own->mtime = attr->st_mtim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			own->mtime = now;
+		if (to_set & FUSE_SET_ATTR_ATIME)
+			own->atime = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			own->atime = now;
+	}
+	return 0;
+}
+
+static void kvfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			 int to_set, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = fs_of(req);
+	struct stat st;
+	pthread_mutex_lock(&fs->lock);
+	struct node *n = node_by_ino(fs, ino);
+	struct handle *h = fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
+	if (n && n->kind == NODE_DIR)
+		h = NULL;
+	int r = n ? setattr_locked(fs, n, attr, to_set, h) : -ENOENT;
+	if (r == 0)
+		r = ops_stat_node(fs, n, &st);
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, fs->opt.attr_timeout);
+}
+
+static void kvfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	(void)ino;
+	struct kvfs *fs = fs_of(req);
+	struct statvfs sv = {0};
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = KVFS_NAME_MAX;
+	sv.f_blocks = sv.f_bfree = sv.f_bavail = 1u << 20;
+	sv.f_files = sv.f_ffree = sv.f_favail = 1u << 20;
+	if (fs->opt.read_only)
+		sv.f_flag |= ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops kvfs_ops = {
+	.lookup = kvfs_lookup,
+	.forget = kvfs_forget,
+	.forget_multi = kvfs_forget_multi,
+	.getattr = kvfs_getattr,
+	.setattr = kvfs_setattr,
+	.mknod = kvfs_mknod,
+	.mkdir = kvfs_mkdir,
+	.unlink = kvfs_unlink,
+	.rmdir = kvfs_rmdir,
+	.rename = kvfs_rename,
+	.open = kvfs_open,
+	.read = kvfs_read,
+	.write = kvfs_write,
+	.flush = kvfs_flush,
+	.release = kvfs_release,
+	.fsync = kvfs_fsync,
+	.opendir = kvfs_opendir,
+	.readdir = kvfs_readdir,
+	.releasedir = kvfs_releasedir,
+	.statfs = kvfs_statfs,
+	.setxattr = kvfs_setxattr,
+	.getxattr = kvfs_getxattr,
+	.listxattr = kvfs_listxattr,
+	.removexattr = kvfs_removexattr,
+	.create = kvfs_create,
+};

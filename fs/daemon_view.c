@@ -1,0 +1,269 @@
+/*
+ * daemon_view.c — what a path is, seen through the store: whether a key is
+ * a directory, a file or nothing, the attributes of each node, and the
+ * children of a directory in key order. Callers hold fs->lock.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "name.h"
+
+void key_info_free(struct key_info *ki)
+{
+	kv_entry_free(&ki->entry);
+	kv_buf_free(&ki->rendering);
+	*ki = (struct key_info){0};
+}
+
+int key_info_load(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		  struct key_info *ki)
+{
+	*ki = (struct key_info){0};
+	if (key_len) {
+		int r = kv_store_get(fs->store, key, key_len, &ki->entry);
+		if (r == 0)
+			ki->has_value = true;
+		else if (r != -ENOENT)
+			return r;
+	}
+	struct kv_buf child = {0};
+	bool v, c;
+	int r = kv_store_next_child(fs->store, key, key_len, NULL, 0, &child,
+				    &v, &c);
+	kv_buf_free(&child);
+	if (r == 0)
+		ki->has_children = true;
+	else if (r != -ENOENT) {
+		key_info_free(ki);
+		return r;
+	}
+	ki->is_dir = key_len == 0 || ki->has_children ||
+		     empty_dir_has(fs, key, key_len) ||
+		     in_memory_children(fs, key, key_len);
+	return 0;
+}
+
+int key_info_render(struct key_info *ki)
+{
+	if (ki->rendered)
+		return ki->render_error;
+	ki->rendered = true;
+	ki->writable = true;
+	int r = kv_value_render(ki->entry.encoding, ki->entry.value,
+				ki->entry.value_len, &ki->rendering,
+				&ki->writable);
+	if (r < 0) {
+		kv_buf_free(&ki->rendering);
+		ki->writable = false;
+		ki->render_error = r == -ENOMEM ? r : -EIO;
+	}
+	return ki->render_error;
+}
+
+bool is_scratch_name(const struct kvfs *fs, const char *name)
+{
+	const char *p = fs->opt.scratch_patterns;
+	if (!p)
+		return false;
+	while (*p) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char pattern[256];
+		if (len > 0 && len < sizeof(pattern)) {
+			memcpy(pattern, p, len);
+			pattern[len] = 0;
+			if (fnmatch(pattern, name, FNM_PERIOD) == 0)
+				return true;
+		}
+		p += len;
+		if (*p == ':')
+			p++;
+	}
+	return false;
+}
+
+/* Whether key_len..: the key has exactly one more part than prefix. */
+static bool is_child_of(const uint8_t *key, size_t key_len,
+			const uint8_t *prefix, size_t prefix_len)
+{
+	if (key_len <= prefix_len || memcmp(key, prefix, prefix_len) != 0)
+		return false;
+	long span = kv_part_span(key + prefix_len, key_len - prefix_len);
+	return span > 0 && (size_t)span == key_len - prefix_len;
+}
+
+struct children_scan {
+	const uint8_t *prefix;
+	size_t prefix_len;
+	bool found;
+	struct child_list *out;
+};
+
+static void scan_node(struct kvfs *fs, struct node *n, void *arg)
+{
+	(void)fs;
+	struct children_scan *s = arg;
+	if (!n->attached)
+		return;
+	bool pending_child = n->pending &&
+		is_child_of(n->key.data, n->key.len, s->prefix, s->prefix_len);
+	bool scratch_child = n->kind == NODE_SCRATCH &&
+		n->key.len == s->prefix_len &&
+		memcmp(n->key.data, s->prefix, s->prefix_len) == 0;
+	if (!pending_child && !scratch_child)
+		return;
+	s->found = true;
+	if (s->out)
+		child_list_add(s->out, n->key.data, n->key.len,
+			       scratch_child ? n->scratch_name : NULL,
+			       scratch_child ? NODE_SCRATCH : NODE_FILE);
+}
+
+static void scan_in_memory(struct kvfs *fs, const uint8_t *prefix,
+			   size_t prefix_len, struct children_scan *s)
+{
+	s->prefix = prefix;
+	s->prefix_len = prefix_len;
+	if (fs->n_in_memory)
+		nodes_each(fs, scan_node, s);
+	for (struct empty_dir *d = fs->empty_dirs; d; d = d->next) {
+		if (!is_child_of(d->key.data, d->key.len, prefix, prefix_len))
+			continue;
+		s->found = true;
+		if (s->out)
+			child_list_add(s->out, d->key.data, d->key.len, NULL,
+				       NODE_DIR);
+	}
+}
+
+bool in_memory_children(struct kvfs *fs, const uint8_t *prefix,
+			size_t prefix_len)
+{
+	struct children_scan s = {0};
+	scan_in_memory(fs, prefix, prefix_len, &s);
+	return s.found;
+}
+
+void child_list_free(struct child_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].name);
+	}
+	free(l->v);
+	*l = (struct child_list){0};
+}
+
+int child_list_add(struct child_list *l, const uint8_t *key, size_t key_len,
+		   const char *scratch_name, enum node_kind kind)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct child *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	struct child *c = &l->v[l->n];
+	*c = (struct child){.kind = kind, .key_len = key_len};
+	c->key = malloc(key_len ? key_len : 1);
+	if (!c->key)
+		return -ENOMEM;
+	memcpy(c->key, key, key_len);
+	if (scratch_name && !(c->name = strdup(scratch_name))) {
+		free(c->key);
+		return -ENOMEM;
+	}
+	l->n++;
+	return 0;
+}
+
+static int child_order(const void *a, const void *b)
+{
+	const struct child *x = a, *y = b;
+	/* Scratch files come after every key, by name. */
+	if ((x->kind == NODE_SCRATCH) != (y->kind == NODE_SCRATCH))
+		return x->kind == NODE_SCRATCH ? 1 : -1;
+	if (x->kind == NODE_SCRATCH)
+		return strcmp(x->name, y->name);
+	int c = kv_key_compare(x->key, x->key_len, y->key, y->key_len);
+	if (c)
+		return c;
+	/* The same key from the store and from memory: the directory
+	 * form wins, so it sorts first and the duplicate is dropped. */
+	return (x->kind != NODE_DIR) - (y->kind != NODE_DIR);
+}
+
+int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
+		  struct child_list *out)
+{
+	*out = (struct child_list){0};
+	struct kv_buf child = {0};
+	struct kv_buf after = {0};
+	int r;
+	for (;;) {
+		bool has_value, has_children;
+		child.len = 0;
+		r = kv_store_next_child(fs->store, prefix, prefix_len,
+					after.len ? after.data : NULL,
+					after.len, &child, &has_value,
+					&has_children);
+		if (r == -ENOENT)
+			break;
+		if (r < 0)
+			goto fail;
+		enum node_kind kind = has_children ? NODE_DIR : NODE_FILE;
+		if (!has_children && empty_dir_has(fs, child.data, child.len))
+			kind = NODE_DIR;
+		r = child_list_add(out, child.data, child.len, NULL, kind);
+		if (r < 0)
+			goto fail;
+		after.len = 0;
+		r = kv_buf_append(&after, child.data, child.len);
+		if (r < 0)
+			goto fail;
+	}
+	struct children_scan s = {.out = out};
+	scan_in_memory(fs, prefix, prefix_len, &s);
+	qsort(out->v, out->n, sizeof(*out->v), child_order);
+	size_t w = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		if (w > 0 && out->v[i].kind != NODE_SCRATCH &&
+		    out->v[w - 1].kind != NODE_SCRATCH &&
+		    kv_key_compare(out->v[w - 1].key, out->v[w - 1].key_len,
+				   out->v[i].key, out->v[i].key_len) == 0) {
+			free(out->v[i].key);
+			free(out->v[i].name);
+			continue;
+		}
+		out->v[w++] = out->v[i];
+	}
+	out->n = w;
+	kv_buf_free(&child);
+	kv_buf_free(&after);
+	return 0;
+fail:
+	kv_buf_free(&child);
+	kv_buf_free(&after);
+	child_list_free(out);
+	return r;
+}
+
+int child_name(const struct child *c, size_t prefix_len, struct kv_buf *out)
+{
+	out->len = 0;
+	if (c->kind == NODE_SCRATCH)
+		return kv_buf_append(out, c->name, strlen(c->name) + 1);
+	struct kv_part part;
+	size_t pos = prefix_len;
+	struct kv_buf scratch = {0};
+	int r = kv_part_decode(c->key, c->key_len, &pos, &part, &scratch);
+	if (r == 0)
+		r = kvfs_name_display(&part, out);
+	kv_buf_free(&scratch);
+	return r;
+}
