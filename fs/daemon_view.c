@@ -256,8 +256,12 @@ fail:
 int child_name(const struct child *c, size_t prefix_len, struct kv_buf *out)
 {
 	out->len = 0;
-	if (c->kind == NODE_SCRATCH)
-		return kv_buf_append(out, c->name, strlen(c->name) + 1);
+	if (c->kind == NODE_SCRATCH) {
+		int r = kv_buf_append(out, c->name, strlen(c->name) + 1);
+		if (r == 0)
+			out->len--; /* NUL-terminated, as names are */
+		return r;
+	}
 	struct kv_part part;
 	size_t pos = prefix_len;
 	struct kv_buf scratch = {0};

@@ -117,7 +117,7 @@ static int getxattr_locked(struct kvfs *fs, struct node *n, const char *name,
 	if (n->pending) {
 		if (strcmp(name, XATTR_TYPE) == 0 && n->type_set)
 			return kv_buf_append(out, type_names[n->type],
-					     strlen(type_names[n->type]) + 1);
+					     strlen(type_names[n->type]));
 		return -ENODATA;
 	}
 	struct kv_entry e;
@@ -145,7 +145,7 @@ static int getxattr_locked(struct kvfs *fs, struct node *n, const char *name,
 	}
 	kv_entry_free(&e);
 	if (r == 0)
-		r = kv_buf_append(out, text, strlen(text) + 1);
+		r = kv_buf_append(out, text, strlen(text));
 	return r;
 }
 
@@ -160,8 +160,8 @@ void kvfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	pthread_mutex_unlock(&fs->lock);
 	if (r < 0)
 		fuse_reply_err(req, -r);
-	else /* the stored text ends in a NUL that is not part of it */
-		reply_value(req, (char *)value.data, value.len - 1, size);
+	else
+		reply_value(req, (char *)value.data, value.len, size);
 	kv_buf_free(&value);
 }
 
