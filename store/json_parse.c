@@ -778,7 +778,7 @@ static int map_date(struct kv_arena *a, const struct jnode *j, int depth,
 	*out = v;
 	if (j->type == J_STRING)
 		return parse_iso_date(j->str, j->len, &v->num);
-	int err = map_value(a, j, depth + 1, &time);
+	int err = map_value(a, j, depth, &time);
 	if (err)
 		return err;
 	if (time->type == KV_NULL)
@@ -1048,7 +1048,7 @@ static int map_boxed(struct kv_arena *a, const struct jnode *j, int depth,
 	if (!v)
 		return -ENOMEM;
 	*out = v;
-	int err = map_value(a, j, depth + 1, &v->inner);
+	int err = map_value(a, j, depth, &v->inner);
 	if (err)
 		return err;
 	switch (v->inner->type) {
@@ -1132,26 +1132,37 @@ static int map_object(struct kv_arena *a, const struct jnode *j, int depth,
 	return map_props(a, j, depth + 1, *out);
 }
 
+/*
+ * The decoder refuses a container (what V8 gives an object id and nests
+ * values in) inside KV_V8_MAX_DEPTH others, empty or not, so the parser
+ * refuses the same; depth counts the containers around a value.
+ */
+static bool too_deep(int depth)
+{
+	return depth >= KV_V8_MAX_DEPTH;
+}
+
 /* $hole is not here: it is a tag only among the items of an $array. $ref
  * and $host are not here: their values are read-only. */
 static const struct tag {
 	const char *name;
 	map_fn *map;
+	bool container;
 } tags[] = {
-	{"$undefined", map_undefined},
-	{"$bigint", map_bigint},
-	{"$number", map_number},
-	{"$date", map_date},
-	{"$regexp", map_regexp},
-	{"$map", map_map},
-	{"$set", map_set},
-	{"$arraybuffer", map_array_buffer},
-	{"$view", map_view},
-	{"$error", map_error},
-	{"$boxed", map_boxed},
-	{"$array", map_array},
-	{"$sparse", map_sparse},
-	{"$object", map_object},
+	{"$undefined", map_undefined, false},
+	{"$bigint", map_bigint, false},
+	{"$number", map_number, false},
+	{"$date", map_date, false},
+	{"$regexp", map_regexp, false},
+	{"$map", map_map, true},
+	{"$set", map_set, true},
+	{"$arraybuffer", map_array_buffer, false},
+	{"$view", map_view, false},
+	{"$error", map_error, true},
+	{"$boxed", map_boxed, false},
+	{"$array", map_array, true},
+	{"$sparse", map_sparse, true},
+	{"$object", map_object, true},
 };
 
 static int map_tagged(struct kv_arena *a, const struct jnode *member,
@@ -1159,7 +1170,9 @@ static int map_tagged(struct kv_arena *a, const struct jnode *member,
 {
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
 		if (key_is(member, tags[i].name))
-			return tags[i].map(a, member, depth, out);
+			return tags[i].container && too_deep(depth)
+				       ? -EINVAL
+				       : tags[i].map(a, member, depth, out);
 	for (size_t i = 0; i < kv_json_n_view_types; i++)
 		if (key_is(member, kv_json_view_types[i].tag))
 			return map_whole_view(a, member,
@@ -1170,11 +1183,11 @@ static int map_tagged(struct kv_arena *a, const struct jnode *member,
 static int map_value(struct kv_arena *a, const struct jnode *j, int depth,
 		     struct kv_value **out)
 {
-	if (depth > KV_V8_MAX_DEPTH)
-		return -EINVAL;
 	if (j->type == J_OBJECT && j->n == 1 && j->first->key_len > 0 &&
 	    j->first->key[0] == '$')
 		return map_tagged(a, j->first, depth, out);
+	if ((j->type == J_OBJECT || j->type == J_ARRAY) && too_deep(depth))
+		return -EINVAL;
 	if (j->type == J_OBJECT)
 		return map_object(a, j, depth, out);
 	if (j->type == J_NUMBER) {
