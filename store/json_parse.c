@@ -672,6 +672,10 @@ static int map_undefined(struct kv_arena *a, const struct jnode *j, int depth,
 	return *out ? 0 : -ENOMEM;
 }
 
+/*
+ * kv_bigint_from_decimal() stops at the 255-byte magnitude of key parts
+ * (-ERANGE); a larger bigint is text this parser cannot take: -EINVAL.
+ */
 static int map_bigint(struct kv_arena *a, const struct jnode *j, int depth,
 		      struct kv_value **out)
 {
@@ -683,6 +687,8 @@ static int map_bigint(struct kv_arena *a, const struct jnode *j, int depth,
 	int err = v ? kv_bigint_from_decimal(j->str, j->len, true, &v->bigint,
 					     &storage)
 		    : -ENOMEM;
+	if (err == -ERANGE)
+		err = -EINVAL;
 	if (err == 0) {
 		const uint8_t *mag = v->bigint.mag;
 		v->bigint.mag = v->bigint.len ? kv_arena_dup(a, mag, v->bigint.len)
