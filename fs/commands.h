@@ -7,5 +7,16 @@
 #define KVFS_COMMANDS_H
 
 int cmd_mount(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_sum(int argc, char **argv);
+int cmd_min(int argc, char **argv);
+int cmd_max(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -16,6 +16,17 @@ struct command {
 
 static const struct command commands[] = {
 	{"mount", cmd_mount, "mount a store as a directory tree"},
+	{"get", cmd_get, "print a key's value"},
+	{"set", cmd_set, "write a key's value"},
+	{"ls", cmd_ls, "list the names below a path"},
+	{"rm", cmd_rm, "remove a key, or a key and the keys below it"},
+	{"sum", cmd_sum, "add to a KvU64 atomically"},
+	{"min", cmd_min, "lower a KvU64 atomically"},
+	{"max", cmd_max, "raise a KvU64 atomically"},
+	{"export", cmd_export, "write entries as kv-utils NDJSON"},
+	{"import", cmd_import, "read entries from kv-utils NDJSON"},
+	{"watch", cmd_watch, "print changes to keys, by any process"},
+	{"check", cmd_check, "report entries that do not decode"},
 };
 
 static void usage(FILE *to)
