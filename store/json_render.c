@@ -6,7 +6,6 @@
  * Rendering never fails except for memory, so the writer keeps the first
  * error and the functions below stay free of error plumbing.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
