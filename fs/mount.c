@@ -393,6 +393,7 @@ int cmd_mount(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct mount_args a = {0};
 	struct kvfs fs = {0};
+	char *db_path = NULL;
 	int status = 1;
 	if (fuse_opt_parse(&args, &a, mount_opts, mount_opt_proc) != 0)
 		goto out;
@@ -410,7 +411,6 @@ int cmd_mount(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	fs.db = a.db;
 	fs.store_options = (struct kv_store_options){
 		.read_only = fs.opt.read_only,
 		.create = !fs.opt.read_only,
@@ -430,6 +430,14 @@ int cmd_mount(int argc, char **argv)
 	}
 	kv_store_close(fs.store);
 	fs.store = NULL;
+	/* The serving process may run in "/" (fuse_daemonize changes to it),
+	 * so it opens the store by its absolute path; the file exists now. */
+	db_path = realpath(a.db, NULL);
+	if (!db_path) {
+		fprintf(stderr, "kvfs mount: %s: %s\n", a.db, strerror(errno));
+		goto out;
+	}
+	fs.db = db_path;
 	pthread_mutex_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.stop_lock, NULL);
 	pthread_cond_init(&fs.stop_cond, NULL);
@@ -452,6 +460,7 @@ out_nodes:
 	kv_store_close(fs.store);
 out:
 	free(fs.opt.scratch_patterns);
+	free(db_path);
 	free(a.db);
 	free(a.mountpoint);
 	free(a.scratch);
