@@ -20,6 +20,10 @@
  * usually smaller than pretty-printed text, and is checked at commit. */
 enum { JSON_TEXT_FACTOR = 8 };
 
+/* The inode number readdir gives an entry the kernel has not looked up
+ * (libfuse's high-level API uses the same). */
+enum { UNKNOWN_INO = 0xffffffff };
+
 static struct kvfs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
@@ -972,7 +976,9 @@ static void kvfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	/* Offsets: 1 ".", 2 "..", 3 "@value", then 4 + i for child i. */
 	size_t used = 0;
 	struct kv_buf name = {0};
-	struct stat st = {0};
+	/* Children have no inode until looked up. The number only has to be
+	 * non-zero: readdir(3) skips entries whose d_ino is 0. */
+	struct stat st = {.st_ino = UNKNOWN_INO};
 	for (off_t i = off; ; i++) {
 		const char *nm;
 		if (i == 0) {
