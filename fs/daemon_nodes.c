@@ -352,7 +352,7 @@ static struct empty_dir **empty_dir_slot(struct kvfs *fs, const uint8_t *key,
 {
 	struct empty_dir **p = &fs->empty_dirs;
 	while (*p && !((*p)->key.len == key_len &&
-		       memcmp((*p)->key.data, key, key_len) == 0))
+		       (!key_len || memcmp((*p)->key.data, key, key_len) == 0)))
 		p = &(*p)->next;
 	return p;
 }

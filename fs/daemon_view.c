@@ -85,11 +85,13 @@ bool is_scratch_name(const struct kvfs *fs, const char *name)
 	return false;
 }
 
-/* Whether key_len..: the key has exactly one more part than prefix. */
+/* Whether the key has exactly one more part than prefix. The root's
+ * prefix is NULL, which memcmp does not accept even for no bytes. */
 static bool is_child_of(const uint8_t *key, size_t key_len,
 			const uint8_t *prefix, size_t prefix_len)
 {
-	if (key_len <= prefix_len || memcmp(key, prefix, prefix_len) != 0)
+	if (key_len <= prefix_len ||
+	    (prefix_len && memcmp(key, prefix, prefix_len) != 0))
 		return false;
 	long span = kv_part_span(key + prefix_len, key_len - prefix_len);
 	return span > 0 && (size_t)span == key_len - prefix_len;
@@ -112,7 +114,8 @@ static void scan_node(struct kvfs *fs, struct node *n, void *arg)
 		is_child_of(n->key.data, n->key.len, s->prefix, s->prefix_len);
 	bool scratch_child = n->kind == NODE_SCRATCH &&
 		n->key.len == s->prefix_len &&
-		memcmp(n->key.data, s->prefix, s->prefix_len) == 0;
+		(!s->prefix_len ||
+		 memcmp(n->key.data, s->prefix, s->prefix_len) == 0);
 	if (!pending_child && !scratch_child)
 		return;
 	s->found = true;
@@ -173,7 +176,8 @@ int child_list_add(struct child_list *l, const uint8_t *key, size_t key_len,
 	c->key = malloc(key_len ? key_len : 1);
 	if (!c->key)
 		return -ENOMEM;
-	memcpy(c->key, key, key_len);
+	if (key_len) /* the root's key is NULL */
+		memcpy(c->key, key, key_len);
 	if (scratch_name && !(c->name = strdup(scratch_name))) {
 		free(c->key);
 		return -ENOMEM;
@@ -229,7 +233,8 @@ int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
 	}
 	struct children_scan s = {.out = out};
 	scan_in_memory(fs, prefix, prefix_len, &s);
-	qsort(out->v, out->n, sizeof(*out->v), child_order);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), child_order);
 	size_t w = 0;
 	for (size_t i = 0; i < out->n; i++) {
 		if (w > 0 && out->v[i].kind != NODE_SCRATCH &&
