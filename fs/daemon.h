@@ -48,6 +48,14 @@ struct node {
 	/* The type chosen with user.kv.type before any content exists. */
 	bool type_set;
 	enum kv_encoding type;
+	/* Times and mode set (utimens, chmod) while the node's content is
+	 * not committed (a scratch file, a new or open rewritten file):
+	 * given to the key when the content is committed, as rsync and
+	 * cp -p set them before the close or the rename that saves. */
+	bool times_set;
+	struct timespec set_mtime;
+	struct timespec set_atime;
+	mode_t set_mode; /* 0: none */
 	/* Last state seen in the store, for the refresh thread. */
 	bool seen_exists;
 	uint8_t seen_vs[KV_VERSIONSTAMP_LEN];
@@ -199,6 +207,12 @@ void times_written(struct kvfs *fs, const uint8_t *key, size_t key_len,
 void times_carry(struct kvfs *fs, const uint8_t *from, size_t from_len,
 		 const uint8_t from_vs[KV_VERSIONSTAMP_LEN], const uint8_t *to,
 		 size_t to_len, const uint8_t to_vs[KV_VERSIONSTAMP_LEN]);
+/*
+ * The content of node n was just committed to key: the times and mode set
+ * on n meanwhile become the key's (and are forgotten by n).
+ */
+void times_apply_set(struct kvfs *fs, struct node *n, const uint8_t *key,
+		     size_t key_len);
 
 bool empty_dir_has(struct kvfs *fs, const uint8_t *key, size_t key_len);
 int empty_dir_add(struct kvfs *fs, const uint8_t *key, size_t key_len);

@@ -345,6 +345,21 @@ void times_carry(struct kvfs *fs, const uint8_t *from, size_t from_len,
 	own->mode = saved.mode;
 }
 
+void times_apply_set(struct kvfs *fs, struct node *n, const uint8_t *key,
+		     size_t key_len)
+{
+	/* times_written made the entry when the commit succeeded. */
+	struct key_times *t = *times_slot(fs, key, key_len);
+	if (t && n->times_set) {
+		t->mtime = n->set_mtime;
+		t->atime = n->set_atime;
+	}
+	if (t && n->set_mode)
+		t->mode = n->set_mode;
+	n->times_set = false;
+	n->set_mode = 0;
+}
+
 /* ---- empty directories ------------------------------------------------ */
 
 static struct empty_dir **empty_dir_slot(struct kvfs *fs, const uint8_t *key,

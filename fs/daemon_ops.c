@@ -61,6 +61,17 @@ struct handle *ops_dirty_handle(struct kvfs *fs, struct node *n)
 	return NULL;
 }
 
+/* What a stat shows of times and mode set before the content's commit. */
+static void stat_uncommitted_times(const struct node *n, struct stat *st)
+{
+	if (n->times_set) {
+		st->st_mtim = st->st_ctim = n->set_mtime;
+		st->st_atim = n->set_atime;
+	}
+	if (n->set_mode)
+		st->st_mode = S_IFREG | n->set_mode;
+}
+
 /*
  * Fill st for a node. For keys, ki must have been loaded for the node's key.
  */
@@ -78,12 +89,14 @@ static int node_stat(struct kvfs *fs, struct node *n, struct key_info *ki,
 		st->st_mode = file_mode(fs, true);
 		st->st_size = n->scratch.len;
 		st->st_mtim = st->st_ctim = st->st_atim = n->scratch_mtime;
+		stat_uncommitted_times(n, st);
 		return 0;
 	}
 	struct handle *h = ops_dirty_handle(fs, n);
 	if (n->pending || !ki->has_value) {
 		st->st_mode = file_mode(fs, true);
 		st->st_size = h ? h->content.len : 0;
+		stat_uncommitted_times(n, st);
 		return n->pending ? 0 : -ENOENT;
 	}
 	int r = key_info_render(ki);
@@ -99,6 +112,7 @@ static int node_stat(struct kvfs *fs, struct node *n, struct key_info *ki,
 	if (t->mode)
 		st->st_mode = S_IFREG | (t->mode & 07777);
 	st->st_blocks = (st->st_size + 511) / 512;
+	stat_uncommitted_times(n, st);
 	n->seen_exists = true;
 	memcpy(n->seen_vs, ki->entry.versionstamp, KV_VERSIONSTAMP_LEN);
 	return 0;
@@ -390,6 +404,8 @@ static int handle_commit(struct kvfs *fs, struct handle *h)
 		}
 		r = ops_commit_content(fs, n->key.data, n->key.len, &h->content,
 				   typed, enc, h->expire_in);
+		if (r == 0)
+			times_apply_set(fs, n, n->key.data, n->key.len);
 		if (r == 0 && n->pending) {
 			n->pending = false;
 			fs->n_in_memory--;
@@ -561,9 +577,11 @@ static void kvfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		r = -EFBIG;
 	else if ((size_t)off + size > h->content.len)
 		r = handle_resize(fs, h, (size_t)off + size);
-	if (r == 0) {
+	if (r == 0 && size) {
 		memcpy(h->content.data + off, buf, size);
 		h->dirty = true;
+		/* A write after utimens makes the file's time now again. */
+		h->node->times_set = false;
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (r < 0)
@@ -1062,6 +1080,41 @@ static int truncate_key(struct kvfs *fs, struct node *n, size_t size)
 	return r;
 }
 
+/* Apply the times and mode of a setattr request. */
+static void set_times(struct timespec *mtime, struct timespec *atime,
+		      mode_t *mode, const struct stat *attr, int to_set)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		*mode = attr->st_mode & 07777;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		*mtime = attr->st_mtim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		*mtime = now;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		*atime = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		*atime = now;
+}
+
+/* Times and mode of content not committed yet stay with the node until
+ * its commit (times_apply_set). */
+static int set_uncommitted_times(struct node *n, const struct stat *attr,
+				 int to_set)
+{
+	if (!n->times_set &&
+	    (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
+		/* The commit is about now: the time not set is now. */
+		clock_gettime(CLOCK_REALTIME, &n->set_mtime);
+		n->set_atime = n->set_mtime;
+		n->times_set = true;
+	}
+	set_times(&n->set_mtime, &n->set_atime, &n->set_mode, attr, to_set);
+	return 0;
+}
+
 static int setattr_locked(struct kvfs *fs, struct node *n, struct stat *attr,
 			  int to_set, struct handle *h)
 {
@@ -1086,36 +1139,25 @@ static int setattr_locked(struct kvfs *fs, struct node *n, struct stat *attr,
 		if (r < 0)
 			return r;
 	}
-	if (n->kind == NODE_DIR || n->kind == NODE_SCRATCH || n->pending)
+	if (n->kind == NODE_DIR ||
+	    !(to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_ATIME |
+			FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			FUSE_SET_ATTR_MTIME_NOW)))
 		return 0;
-	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_ATIME |
-		      FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
-		      FUSE_SET_ATTR_MTIME_NOW)) {
-		struct kv_entry e;
-		r = kv_store_get(fs->store, n->key.data, n->key.len, &e);
-		if (r < 0)
-			return r;
-		struct key_times *t = times_get(fs, e.key, e.key_len,
-						e.versionstamp,
-						vs_version(e.versionstamp));
-		struct key_times *own = times_own(fs, t, e.key, e.key_len,
-						  e.versionstamp);
-		kv_entry_free(&e);
-		if (!own)
-			return -ENOMEM;
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (to_set & FUSE_SET_ATTR_MODE)
-			own->mode = attr->st_mode & 07777;
-		if (to_set & FUSE_SET_ATTR_MTIME)
-			own->mtime = attr->st_mtim;
-		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-			own->mtime = now;
-		if (to_set & FUSE_SET_ATTR_ATIME)
-			own->atime = attr->st_atim;
-		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-			own->atime = now;
-	}
+	if (n->kind == NODE_SCRATCH || n->pending || ops_dirty_handle(fs, n))
+		return set_uncommitted_times(n, attr, to_set);
+	struct kv_entry e;
+	r = kv_store_get(fs->store, n->key.data, n->key.len, &e);
+	if (r < 0)
+		return r;
+	struct key_times *t = times_get(fs, e.key, e.key_len, e.versionstamp,
+					vs_version(e.versionstamp));
+	struct key_times *own = times_own(fs, t, e.key, e.key_len,
+					  e.versionstamp);
+	kv_entry_free(&e);
+	if (!own)
+		return -ENOMEM;
+	set_times(&own->mtime, &own->atime, &own->mode, attr, to_set);
 	return 0;
 }
 

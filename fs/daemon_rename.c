@@ -220,16 +220,22 @@ static int rename_dir(struct kvfs *fs, struct end *src, struct end *dst)
 }
 
 /* A scratch file's text becomes the value of a key, typed as the key's
- * current value is, or by its content. */
+ * current value is, or by its content. Saving is a rewrite of the key, so
+ * the key keeps its expiry, as any rewrite through the mount does. */
 static int save_scratch(struct kvfs *fs, struct end *src, struct end *dst)
 {
 	bool typed = dst->ki.has_value && !(dst->ki.entry.encoding ==
 						    KV_ENC_BYTES &&
 					    dst->ki.entry.value_len == 0);
-	return ops_commit_content(fs, dst->key.data, dst->key.len,
-				  &src->node->scratch, typed,
-				  typed ? dst->ki.entry.encoding : KV_ENC_BYTES,
-				  -1);
+	int64_t expire_in = dst->ki.has_value ? ops_expire_in(&dst->ki.entry)
+					      : -1;
+	int r = ops_commit_content(fs, dst->key.data, dst->key.len,
+				   &src->node->scratch, typed,
+				   typed ? dst->ki.entry.encoding : KV_ENC_BYTES,
+				   expire_in);
+	if (r == 0)
+		times_apply_set(fs, src->node, dst->key.data, dst->key.len);
+	return r;
 }
 
 /* Move a value from one key to another in one commit. */
