@@ -1,0 +1,356 @@
+# tests/fs/lib.sh — the harness of the mounted-filesystem tests, sourced by
+# each tests/fs/*.sh script.
+#
+# Every test is a shell function named test_<behaviour>. run_tests gives each
+# one a fresh store mounted with the kvfs binary ($KVFS) in the foreground,
+# runs the function in a subshell with `set -e` (so a test stops at its first
+# failed check), and prints TAP: a plan line, then `ok N name` or
+# `not ok N name` with the test's output and the daemon's log as `#` lines.
+# After each test the store is unmounted with fusermount3 -u, and the daemon
+# must then exit with status 0: a crash or a sanitizer report in the daemon
+# fails the test that caused it. An EXIT trap unmounts and kills whatever is
+# left, so nothing stays mounted even when the script is interrupted.
+#
+# Inside a test:
+#   $MNT  the mount point     $DB   the store file     $T  a scratch dir
+#   remount [-o OPTS]      unmount and mount the same store again
+#   db SQL                 run SQL on the store with the sqlite3 CLI
+#   db_set KEY V ENC [EXP] commit a row as Deno does (hex key and value)
+#   skey PART...           hex of the key made of these string parts
+#   expect_eq ACTUAL EXPECTED [WHAT], fail MSG, skip REASON
+#   expect_fails_with ERRNO CMD...  CMD fails and says strerror(ERRNO)
+#   fsop ...               one syscall sequence, reporting errno names
+set -u
+
+: "${KVFS:?KVFS must be the path of the kvfs executable}"
+FS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/kvfs-fs.XXXXXX")
+# Every daemon started, as "PID MOUNTPOINT" lines, for the EXIT trap.
+FS_DAEMONS=$FS_TMP/daemons
+: >"$FS_DAEMONS"
+# A test that hangs (a deadlocked daemon) is stopped after this long.
+TEST_TIMEOUT=${KVFS_TEST_TIMEOUT:-60}
+
+# ---- mounting ------------------------------------------------------------
+
+# Whether MNT is a mount point now (mountpoint(1) stats it, which would hang
+# on a dead daemon; /proc/self/mounts does not touch the filesystem).
+is_mounted()
+{
+	awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' \
+		/proc/self/mounts
+}
+
+# Start the daemon on $DB at $MNT with options "$@", its stderr appended to
+# $LOG, and wait (at most 10 s) until the mount is up.
+mount_store()
+{
+	mkdir -p "$MNT"
+	rm -f "$T/kvfs.status"
+	(
+		"$KVFS" mount "$DB" "$MNT" -f "$@" 2>>"$LOG" &
+		echo $! >"$T/kvfs.pid"
+		wait $!
+		echo $? >"$T/kvfs.status"
+	) &
+	local i
+	for ((i = 0; i < 1000; i++)); do
+		if [ -s "$T/kvfs.pid" ] && is_mounted "$MNT"; then
+			echo "$(cat "$T/kvfs.pid") $MNT" >>"$FS_DAEMONS"
+			return 0
+		fi
+		if [ -s "$T/kvfs.status" ]; then
+			echo "kvfs mount exited with status" \
+				"$(cat "$T/kvfs.status")" >&2
+			return 1
+		fi
+		sleep 0.01
+	done
+	echo "kvfs mount: not mounted after 10 s" >&2
+	return 1
+}
+
+# Wait until the daemon has exited, at most $2 seconds (default 10).
+wait_daemon_exit()
+{
+	local pid=$1 limit=${2:-10} i
+	for ((i = 0; i < limit * 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	# The status is written by the wrapper just after the exit.
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$T/kvfs.status" ] && return 0
+		sleep 0.01
+	done
+	return 1
+}
+
+# Unmount $MNT and require the daemon to exit with status 0.
+unmount_store()
+{
+	local pid
+	pid=$(cat "$T/kvfs.pid")
+	if is_mounted "$MNT" && ! fusermount3 -u "$MNT"; then
+		echo "fusermount3 -u $MNT failed" >&2
+		return 1
+	fi
+	if ! wait_daemon_exit "$pid" 10; then
+		echo "kvfs did not exit within 10 s of its unmount" >&2
+		return 1
+	fi
+	local status
+	status=$(cat "$T/kvfs.status")
+	if [ "$status" != 0 ]; then
+		echo "kvfs exited with status $status" >&2
+		return 1
+	fi
+}
+
+# Unmount and mount the same store again, with new options.
+remount()
+{
+	unmount_store
+	mount_store "$@"
+}
+
+# The EXIT trap: stop every daemon still running, lazily unmount whatever
+# is still mounted, and remove the scratch files.
+cleanup_all()
+{
+	local pid mnt
+	while read -r pid mnt; do
+		if is_mounted "$mnt"; then
+			fusermount3 -u "$mnt" 2>/dev/null ||
+				fusermount3 -uz "$mnt" 2>/dev/null
+		fi
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null
+			sleep 0.5
+			kill -KILL "$pid" 2>/dev/null
+		fi
+		is_mounted "$mnt" && fusermount3 -uz "$mnt" 2>/dev/null
+	done <"$FS_DAEMONS"
+	rm -rf "$FS_TMP"
+}
+trap cleanup_all EXIT
+trap 'exit 130' INT TERM
+
+# ---- checks --------------------------------------------------------------
+
+fail()
+{
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+skip()
+{
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+expect_eq()
+{
+	if [ "$1" != "$2" ]; then
+		fail "${3:-value}: expected '$2', got '$1'"
+	fi
+}
+
+# The text strerror() gives for an errno name (EFBIG -> File too large).
+strerror()
+{
+	python3 -c 'import errno, os, sys
+print(os.strerror(getattr(errno, sys.argv[1])))' "$1"
+}
+
+# Run a command that must fail, saying strerror(ERRNO) on stderr.
+expect_fails_with()
+{
+	local name=$1 text err
+	shift
+	text=$(strerror "$name")
+	if err=$("$@" 2>&1 >/dev/null); then
+		fail "'$*' succeeded; expected $name"
+	fi
+	case "$err" in
+	*"$text"*) ;;
+	*) fail "'$*' failed with '$err'; expected $name ($text)" ;;
+	esac
+}
+
+# Poll a command until it succeeds, for at most $1 seconds.
+wait_until()
+{
+	local limit=$1 i
+	shift
+	for ((i = 0; i < limit * 50; i++)); do
+		"$@" && return 0
+		sleep 0.02
+	done
+	"$@"
+}
+
+# ---- the raw store -------------------------------------------------------
+
+db()
+{
+	sqlite3 -batch -noheader -cmd '.timeout 5000' "$DB" "$@"
+}
+
+# Hex of the key made of string parts (ASCII without NUL).
+skey()
+{
+	local part out=
+	for part in "$@"; do
+		out+=02$(printf %s "$part" | xxd -p | tr -d '\n')00
+	done
+	printf '%s\n' "$out"
+}
+
+# The value of a key as "v_encoding:hex", or nothing when it is absent.
+db_get()
+{
+	db "select v_encoding || ':' || lower(hex(v)) from kv where k = x'$1'"
+}
+
+db_version()
+{
+	db "select version from data_version where k = 0"
+}
+
+# Commit one row as Deno does (denokv/SPEC.md §1.5): bump data_version and
+# stamp the row with it. Arguments: hex key, hex value, v_encoding, and
+# optionally expiration_ms.
+db_set()
+{
+	db "begin immediate;
+update data_version set version = version + 1 where k = 0;
+insert into kv (k, v, v_encoding, version, expiration_ms)
+values (x'$1', x'$2', $3, (select version from data_version where k = 0),
+        ${4:--1})
+on conflict (k) do update set v = excluded.v,
+  v_encoding = excluded.v_encoding, version = excluded.version,
+  expiration_ms = excluded.expiration_ms;
+commit;"
+}
+
+db_delete()
+{
+	db "begin immediate;
+update data_version set version = version + 1 where k = 0;
+delete from kv where k = x'$1';
+commit;"
+}
+
+# ---- syscalls ------------------------------------------------------------
+
+# fsop PATH STEP... runs open/write/close steps on one file descriptor and
+# prints each step's result (OK or the errno name), space-separated. Steps:
+#   open:FLAGS (r, w, a, t = O_TRUNC, c = O_CREAT, x = O_EXCL)
+#   write:TEXT  writehex:HEX  pwrite:OFFSET:TEXT  fsync  close  read
+fsop()
+{
+	python3 "$FS_LIB_DIR/fsop.py" "$@"
+}
+
+# ---- running -------------------------------------------------------------
+
+# Print a file as TAP diagnostics.
+diag_file()
+{
+	[ -s "$1" ] && sed 's/^/#   /' "$1"
+	return 0
+}
+
+# Stop a process and every process it started, children first.
+kill_tree()
+{
+	local child
+	for child in $(pgrep -P "$1"); do
+		kill_tree "$child"
+	done
+	kill -KILL "$1" 2>/dev/null
+	return 0
+}
+
+# Run one test with its own store and mount. Returns 0 pass, 77 skip,
+# other: fail.
+run_one()
+{
+	local name=$1
+	T=$FS_TMP/$name
+	DB=$T/store.sqlite3
+	MNT=$T/mnt
+	LOG=$T/kvfs.log
+	mkdir -p "$T"
+	: >"$LOG"
+	: >"$T/out"
+	# Everything appends to out: the daemon's wrapper writes there too.
+	if ! mount_store >>"$T/out" 2>&1; then
+		return 1
+	fi
+	(
+		set -eE
+		trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
+		cd "$T"
+		"$name"
+	) >>"$T/out" 2>&1 </dev/null &
+	local test_pid=$! i status
+	for ((i = 0; i < TEST_TIMEOUT * 20; i++)); do
+		kill -0 "$test_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$test_pid" 2>/dev/null; then
+		echo "test timed out after ${TEST_TIMEOUT}s" >>"$T/out"
+		# Killing the daemon aborts the connection, so that every
+		# process stuck in a request gets ENOTCONN.
+		kill -KILL "$(cat "$T/kvfs.pid")" 2>/dev/null
+		kill_tree "$test_pid"
+	fi
+	wait "$test_pid" 2>/dev/null
+	status=$?
+	# The test may have remounted, or stopped the daemon itself.
+	if [ -s "$T/kvfs.status" ] && ! is_mounted "$MNT"; then
+		local daemon_status
+		daemon_status=$(cat "$T/kvfs.status")
+		if [ "$daemon_status" != 0 ] && [ "$status" = 0 ]; then
+			echo "kvfs exited with status $daemon_status" >>"$T/out"
+			status=1
+		fi
+	elif ! unmount_store >>"$T/out" 2>&1; then
+		[ "$status" = 77 ] || status=1
+	fi
+	return "$status"
+}
+
+# Run every test_* function of the calling script, in the order written.
+run_tests()
+{
+	local script=${BASH_SOURCE[1]} tests t n=0 failed=0 status
+	mapfile -t tests < <(sed -n 's/^\(test_[A-Za-z0-9_]*\)().*/\1/p' \
+		"$script")
+	echo "1..${#tests[@]}"
+	for t in "${tests[@]}"; do
+		n=$((n + 1))
+		# Not "run_one || ...": that context would switch off the
+		# test's set -e.
+		run_one "$t"
+		status=$?
+		if [ "$status" = 0 ]; then
+			echo "ok $n $t"
+		elif [ "$status" = 77 ]; then
+			echo "ok $n $t # SKIP $(sed -n 's/^SKIP: //p' \
+				"$FS_TMP/$t/out" | head -n 1)"
+		else
+			failed=$((failed + 1))
+			echo "not ok $n $t"
+			diag_file "$FS_TMP/$t/out"
+			if [ -s "$FS_TMP/$t/kvfs.log" ]; then
+				echo "#   --- kvfs log:"
+				diag_file "$FS_TMP/$t/kvfs.log"
+			fi
+		fi
+	done
+	[ "$failed" = 0 ]
+}
