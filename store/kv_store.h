@@ -87,7 +87,8 @@ void kv_entries_free(struct kv_entries *list);
  * opts->create, else -ENOENT. A file at an older migration is migrated as
  * Deno would; one newer than 3 opens read-only and writes give -EROFS.
  * Returns 0 and sets *out, or a negative errno (-ENOENT, -EACCES, -EINVAL
- * for a file that is not a Deno KV database, -EIO).
+ * for a file that is not a Deno KV database, -EROFS for a read-only open of
+ * a file that still needs migrating, -EAGAIN, -EIO).
  */
 int kv_store_open(const char *uri, const struct kv_store_options *opts,
 		  struct kv_store **out);
@@ -191,7 +192,8 @@ enum kv_mutation_type {
 struct kv_check {
 	const uint8_t *key;
 	size_t key_len;
-	/* NULL: the key must not exist. */
+	/* NULL: the key must not exist. An expired key counts as absent,
+	 * as it does for reads (Deno, until its sweep, counts it present). */
 	const uint8_t *versionstamp;
 };
 

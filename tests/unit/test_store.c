@@ -434,6 +434,20 @@ START_TEST(read_only_option_refuses_writes)
 }
 END_TEST
 
+START_TEST(read_only_open_of_an_unmigrated_file_is_erofs)
+{
+	sqlite3 *db = raw_open();
+	raw_exec(db, "create table notes (t text)");
+	sqlite3_close(db);
+	struct kv_store_options o = { .read_only = true };
+	struct kv_store *s = NULL;
+	ck_assert_int_eq(kv_store_open(db_path, &o, &s), -EROFS);
+	db = raw_open();
+	ck_assert_int_eq(raw_int(db, "select count(*) from sqlite_master"), 1);
+	sqlite3_close(db);
+}
+END_TEST
+
 /* ---- set, get, delete, versionstamps ---------------------------------- */
 
 START_TEST(set_then_get_returns_value_and_versionstamp)
@@ -1607,6 +1621,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc,
 		       newer_migration_opens_read_only_and_writes_give_erofs);
 	tcase_add_test(tc, read_only_option_refuses_writes);
+	tcase_add_test(tc, read_only_open_of_an_unmigrated_file_is_erofs);
 	tcase_add_test(tc, set_then_get_returns_value_and_versionstamp);
 	tcase_add_test(tc, empty_value_round_trips_as_empty_bytes);
 	tcase_add_test(tc, delete_removes_the_key);
