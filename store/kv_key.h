@@ -108,10 +108,12 @@ int kv_part_encode(const struct kv_part *part, struct kv_buf *out);
 
 /*
  * Decode the key part that starts at buf[*pos]; on success advance *pos past
- * it. A payload is unescaped into scratch when it holds an escaped zero, and
- * otherwise points into buf: part->data stays valid while buf lives and
- * scratch is neither appended to nor freed. Returns 0 or -EINVAL (unknown
- * tag, truncated part, bad escape), never reading past len.
+ * it. A payload is unescaped into scratch when it holds an escaped zero (and
+ * a negative bigint's magnitude is un-complemented there), and otherwise
+ * points into buf: part->data stays valid while buf lives and scratch is
+ * neither appended to nor freed. Returns 0 or -EINVAL (unknown tag,
+ * truncated part, bad escape, a bigint not in Deno's minimal form), never
+ * reading past len.
  */
 int kv_part_decode(const uint8_t *buf, size_t len, size_t *pos,
 		   struct kv_part *part, struct kv_buf *scratch);
@@ -155,8 +157,8 @@ size_t kv_number_format(double v, char buf[32]);
 int kv_number_parse(const char *s, size_t len, bool canonical, double *out);
 
 /*
- * Write a bigint in decimal ("-42", "0") into out, NUL-terminated.
- * Returns 0 or -ENOMEM.
+ * Append a bigint in decimal ("-42", "0") to out and NUL-terminate it (the
+ * NUL is not counted in out->len). Returns 0 or -ENOMEM.
  */
 int kv_bigint_to_decimal(const struct kv_bigint *v, struct kv_buf *out);
 
@@ -164,7 +166,8 @@ int kv_bigint_to_decimal(const struct kv_bigint *v, struct kv_buf *out);
  * Parse a decimal integer with an optional leading '-' and no leading zeros
  * (when canonical) into a bigint. The magnitude is appended to storage and
  * out->mag points there, valid until storage is appended to or freed.
- * "-0" is not canonical. Returns 0, -EINVAL or -ENOMEM.
+ * "-0" is not canonical. Returns 0, -EINVAL, -ERANGE (magnitude of more
+ * than 255 bytes) or -ENOMEM.
  */
 int kv_bigint_from_decimal(const char *s, size_t len, bool canonical,
 			   struct kv_bigint *out, struct kv_buf *storage);
