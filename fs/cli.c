@@ -20,8 +20,8 @@ static void print_help(const struct cli_command *cmd)
 
 int cli_usage_error(const struct cli_command *cmd, const char *what)
 {
-	fprintf(stderr, "kvfs %s: %s; usage: kvfs %s %s\n", cmd->name, what,
-		cmd->name, cmd->synopsis);
+	fprintf(stderr, "kvfs %s: %s (see kvfs %s --help)\n", cmd->name,
+		what, cmd->name);
 	return CLI_USAGE;
 }
 

@@ -54,7 +54,8 @@ int cli_getopt(const struct cli_command *cmd, int argc, char **argv);
  * no upper bound); else report bad usage. Returns CLI_OK or CLI_USAGE. */
 int cli_operands(const struct cli_command *cmd, int argc, int min, int max);
 
-/* Report bad usage in one line ("kvfs get: missing PATH; usage: ...").
+/* Report bad usage in one line ("kvfs get: missing operand (see kvfs get
+ * --help)").
  * Returns CLI_USAGE. */
 int cli_usage_error(const struct cli_command *cmd, const char *what);
 
