@@ -178,18 +178,27 @@ int kv_v8_decode(const uint8_t *buf, size_t len, struct kv_arena *arena,
 		 struct kv_value **out, bool *lossless);
 
 /*
- * Append the V8 serialization of v (header FF 0F) to out, in the form V8
- * itself writes: one-byte strings as '"', others as 'c' with the padding
- * rule, integer-index object keys as numbers, object ids for back-references.
+ * Append the V8 serialization of v (header FF 0F; FF 10 when a buffer size
+ * or view offset needs more than 32 bits, which only format 16 holds) to
+ * out, in the form V8 itself writes: one-byte strings as '"', others as 'c'
+ * with the padding rule, integer-index object keys as numbers, object ids
+ * for back-references.
  * Returns 0, -EINVAL for a tree that is not serializable (a KV_REF to no
- * earlier object, a KV_HOLE outside a dense array), or -ENOMEM.
+ * earlier object, a KV_HOLE outside a dense array, or anything else that
+ * kv_v8_decode would refuse to read back: a property named twice, a view
+ * outside its buffer, a string that is not WTF-8, nesting deeper than
+ * KV_V8_MAX_DEPTH), or -ENOMEM; on error out is left as it was.
  */
 int kv_v8_encode(const struct kv_value *v, struct kv_buf *out);
 
 /*
  * Structural equality as Deno would see it after reading both values back:
  * equal types and contents; a KV_INT32 equals a KV_DOUBLE of the same
- * integral value; NaN equals NaN; -0 differs from 0.
+ * integral value; NaN equals NaN; -0 differs from 0. Objects and arrays
+ * compare as sets of properties keyed by property name (a string key and
+ * the number key naming the same property match; order does not matter),
+ * and a KV_ARRAY with holes equals the KV_SPARSE_ARRAY of the same length
+ * and elements. Maps and Sets compare in order; KV_REFs by object id.
  */
 bool kv_value_equal(const struct kv_value *a, const struct kv_value *b);
 

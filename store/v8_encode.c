@@ -13,6 +13,7 @@
 struct encoder {
 	struct kv_buf *out;
 	size_t start; /* where the header is: padding counts from here */
+	bool wide;    /* a buffer size needs format 16 */
 	unsigned depth;
 	/* Nodes by object id; NULL while the id may not be referred to. */
 	const struct kv_value **objects;
@@ -53,6 +54,17 @@ static int put_varint(struct encoder *e, uint64_t v)
 static int put_u32(struct encoder *e, uint64_t v)
 {
 	return v > UINT32_MAX ? -EINVAL : put_varint(e, v);
+}
+
+/*
+ * A buffer or view length or offset: format 16 widened them to 64 bits,
+ * and a size that needs more is written so, in a format-16 value.
+ */
+static int put_size(struct encoder *e, size_t v)
+{
+	if (v > UINT32_MAX)
+		e->wide = true;
+	return put_varint(e, v);
 }
 
 static int put_tag_u32(struct encoder *e, uint8_t tag, uint64_t v)
@@ -358,11 +370,15 @@ static int write_array_buffer(struct encoder *e, const struct kv_value *v)
 	if (v->resizable) {
 		if (v->byte_len > v->max_byte_len)
 			return -EINVAL;
-		r = put_tag_u32(e, V8_RESIZABLE_ARRAY_BUFFER, v->byte_len);
+		r = put(e, V8_RESIZABLE_ARRAY_BUFFER);
 		if (r == 0)
-			r = put_u32(e, v->max_byte_len);
+			r = put_size(e, v->byte_len);
+		if (r == 0)
+			r = put_size(e, v->max_byte_len);
 	} else {
-		r = put_tag_u32(e, V8_ARRAY_BUFFER, v->byte_len);
+		r = put(e, V8_ARRAY_BUFFER);
+		if (r == 0)
+			r = put_size(e, v->byte_len);
 	}
 	if (r == 0)
 		r = kv_buf_append(e->out, v->bytes, v->byte_len);
@@ -399,9 +415,9 @@ static int write_view(struct encoder *e, const struct kv_value *v)
 	if (r == 0)
 		r = put_tag_u32(e, V8_VIEW, v->view_kind);
 	if (r == 0)
-		r = put_u32(e, v->byte_offset);
+		r = put_size(e, v->byte_offset);
 	if (r == 0)
-		r = put_u32(e, v->view_len);
+		r = put_size(e, v->view_len);
 	if (r == 0)
 		r = put_u32(e, v->view_flags);
 	return r;
@@ -555,5 +571,7 @@ int kv_v8_encode(const struct kv_value *v, struct kv_buf *out)
 	free(e.objects);
 	if (r < 0)
 		out->len = e.start;
+	else if (e.wide)
+		out->data[e.start + 1] = V8_WIDE_VERSION;
 	return r;
 }

@@ -63,6 +63,9 @@ enum {
 	V8_ERROR_END = '.',
 };
 
+/* The format that widened buffer and view sizes to 64 bits. */
+#define V8_WIDE_VERSION 16
+
 /* The host-object tag Deno writes before a cloneable's value. */
 #define V8_HOST_CLONEABLE 0xFFFFFFFFu
 

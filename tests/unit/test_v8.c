@@ -1051,6 +1051,18 @@ START_TEST(encode_number_and_bigint_forms)
 }
 END_TEST
 
+/* Sizes past 32 bits exist only in format 16, so such a value is written so. */
+START_TEST(encode_wide_buffer_sizes_in_format16)
+{
+	struct kv_value *v = decode_hex_ok("ff10 7e 02 8080808020 0102");
+	ck_assert_uint_eq(v->max_byte_len, (size_t)1 << 33);
+	assert_encodes_to(v, "ff10 7e 02 8080808020 0102");
+	assert_decode_fails("ff0f 7e 02 8080808020 0102", -EINVAL);
+	v->max_byte_len = 8;
+	assert_encodes_to(v, "ff0f 7e 02 08 0102");
+}
+END_TEST
+
 START_TEST(encode_boxed_number_as_double)
 {
 	struct kv_value *v = node(KV_BOXED);
@@ -1361,6 +1373,7 @@ static Suite *v8_suite(void)
 	tcase_add_test(tc, encode_padding_counts_from_the_header);
 	tcase_add_test(tc, encode_invalid_wtf8_einval);
 	tcase_add_test(tc, encode_number_and_bigint_forms);
+	tcase_add_test(tc, encode_wide_buffer_sizes_in_format16);
 	tcase_add_test(tc, encode_boxed_number_as_double);
 	tcase_add_test(tc, encode_reference_to_unassigned_id_einval);
 	tcase_add_test(tc, encode_view_needs_a_buffer);
