@@ -438,7 +438,8 @@ int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
 	struct kv_entries got = { 0 };
 	int r;
 
-	if (prefix_len > KV_MAX_WRITE_KEY || after_len > KV_MAX_WRITE_KEY)
+	if (prefix_len > KV_MAX_WRITE_KEY ||
+	    (after && after_len > KV_MAX_WRITE_KEY))
 		return -ENAMETOOLONG;
 	if (after && (after_len <= prefix_len ||
 		      !has_prefix(after, after_len, prefix, prefix_len)))
