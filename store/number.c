@@ -31,6 +31,11 @@ struct decimal {
 	int n;
 };
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 /* The double nearest to digits x 10^exp10; strtod sees no decimal point. */
 static double digits_to_double(const char *digits, size_t k, long long exp10)
 {
@@ -55,7 +60,7 @@ static void read_exponent_form(const char *text, struct decimal *dec)
 	const char *p = text;
 	dec->k = 0;
 	for (; *p && *p != 'e'; p++)
-		if (*p >= '0' && *p <= '9')
+		if (is_digit(*p))
 			dec->d[dec->k++] = *p;
 	int sign = p[1] == '-' ? -1 : 1;
 	int e = 0;
@@ -186,11 +191,6 @@ static double nan_positive(void)
 	double v;
 	memcpy(&v, &bits, sizeof(v));
 	return v;
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
 }
 
 /* A decimal literal's significant digits and their power of ten. */
