@@ -114,6 +114,29 @@ t_import_creates_the_db() {
 	expect_eq "$("$KVFS" get new.db a)" null
 }
 
+t_export_reports_undecodable_entries_and_goes_on() {
+	"$KVFS" set db a 1
+	"$KVFS" set db z 2
+	sqlite3 db "insert into kv (k, v, v_encoding, version) values
+		(X'0262', X'ff0f4902', 1, 1), (X'026300', X'ff0f99', 1, 1)"
+	expect_status 1 "$KVFS" export db
+	expect_eq "$(jq -c '[.key[].value]' <<<"$out" | tr -d '\n')" '["a"]["z"]'
+	expect_eq "$err" "$(printf '%s\n' \
+		'kvfs export: 0x0262: the key does not decode' \
+		'kvfs export: c: the value does not decode')"
+}
+
+t_export_shows_progress_only_on_a_terminal() {
+	seq 0 19999 | awk '{printf "{\"key\":[{\"type\":\"number\",\"value\":%d}],\"value\":{\"type\":\"null\",\"value\":null},\"versionstamp\":\"00000000000000010000\"}\n", $1}' >in.ndjson
+	expect_status 0 "$KVFS" import db <in.ndjson
+	expect_eq "$err" "kvfs import: 20000 imported, 0 skipped, 0 failed"
+	expect_status 0 "$KVFS" export db
+	expect_eq "$err" ""
+	command -v script >/dev/null || return 0
+	script -qec "$KVFS export db >/dev/null" /dev/null >tty.out
+	grep -q 'kvfs export: [0-9]* entries' tty.out
+}
+
 t_export_of_a_missing_db_exits_1() {
 	expect_status 1 "$KVFS" export none.db
 	expect_error_line none.db

@@ -99,6 +99,12 @@ t_set_expire_in_0_hides_the_key_at_once() {
 	expect_status 1 "$KVFS" get db a
 }
 
+t_set_takes_a_value_beginning_with_a_dash_after_double_dash() {
+	"$KVFS" set db a -- -5
+	expect_eq "$("$KVFS" get db a)" -5
+	expect_eq "$(type_of a)" json
+}
+
 t_set_creates_the_db_in_denos_format() {
 	"$KVFS" set new.db a 1
 	expect_eq "$(sqlite3 new.db 'select version from migration_state')" 3

@@ -41,6 +41,14 @@ t_watch_ignores_keys_it_does_not_watch() {
 	expect_eq "$(jq -c '[.key[].value]' lines)" '["b",1,"x"]'
 }
 
+t_watch_reports_a_key_whose_expiry_passes() {
+	"$KVFS" set db k 1 --expire-in 1500
+	start_watch k
+	sleep 2
+	stop_watch
+	expect_eq "$(jq -c '[.key[0].value, .value]' lines)" '["k",null]'
+}
+
 t_watch_sees_deno_writes() {
 	need_deno
 	"$KVFS" set db k 0
