@@ -143,6 +143,12 @@ int cli_open(const struct cli_command *cmd, const char *db, bool writes,
 		cli_error(cmd, db, "not a Deno KV database");
 		return CLI_FAIL;
 	}
+	if (r == -EROFS && !writes) {
+		/* Reading must not change the file, and migrating would. */
+		cli_error(cmd, db, "not in Deno's current format yet; a read "
+			  "does not migrate it, a write by kvfs or Deno does");
+		return CLI_FAIL;
+	}
 	if (r < 0) {
 		cli_error(cmd, db, "cannot open: %s", cli_reason(r));
 		return CLI_FAIL;

@@ -46,6 +46,16 @@ t_check_changes_nothing() {
 	expect_eq "$(sqlite3 db "select count(*) from kv where k = X'026f6c6400'")" 1
 }
 
+t_check_of_a_store_that_needs_migrating_changes_nothing() {
+	sqlite3 db "create table migration_state(k integer not null primary key,
+		version integer not null); insert into migration_state values (0, 1);"
+	local before
+	before=$(md5sum db)
+	expect_status 1 "$KVFS" check db
+	expect_error_line db "current format"
+	expect_eq "$(md5sum db)" "$before"
+}
+
 t_check_of_a_missing_db_exits_1() {
 	expect_status 1 "$KVFS" check none.db
 	expect_error_line none.db
