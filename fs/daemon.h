@@ -98,6 +98,7 @@ struct handle {
 	enum kv_encoding encoding;
 	int64_t expire_in;	 /* the key's expiry, kept on rewrite */
 	bool dirty;
+	bool written;		 /* written or resized since open */
 	bool failed;		 /* a write failed: nothing is committed */
 	int error;
 	struct handle *next;

@@ -411,12 +411,11 @@ static int handle_commit(struct kvfs *fs, struct handle *h)
 			fs->n_in_memory--;
 		}
 	}
-	if (r == 0) {
+	/* On an error the content stays dirty: it may be a partial
+	 * document flushed by another close of the same file (see
+	 * kvfs_flush), and the next flush or the release tries again. */
+	if (r == 0)
 		h->dirty = false;
-	} else if (r != -EAGAIN) {
-		h->failed = true;
-		h->error = r;
-	}
 	return r;
 }
 
@@ -558,6 +557,7 @@ static int handle_resize(struct kvfs *fs, struct handle *h, size_t len)
 	}
 	h->content.len = len;
 	h->dirty = true;
+	h->written = true;
 	return 0;
 }
 
@@ -580,6 +580,7 @@ static void kvfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (r == 0 && size) {
 		memcpy(h->content.data + off, buf, size);
 		h->dirty = true;
+		h->written = true;
 		/* A write after utimens makes the file's time now again. */
 		h->node->times_set = false;
 	}
@@ -590,6 +591,14 @@ static void kvfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, size);
 }
 
+/*
+ * A flush comes with every close of the file, also of duplicates: the
+ * close after a shell's dup2 of a redirection, before anything is written,
+ * and the exit of every child that inherited the descriptor. Content that
+ * nothing was written to since open (only O_TRUNC'd, or new) is therefore
+ * not committed by a flush, or O_TRUNC would store an empty value before
+ * the new content arrives; the release commits it.
+ */
 static void kvfs_flush(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -597,7 +606,7 @@ static void kvfs_flush(fuse_req_t req, fuse_ino_t ino,
 	struct kvfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	pthread_mutex_lock(&fs->lock);
-	int r = handle_commit(fs, h);
+	int r = h->written || h->failed ? handle_commit(fs, h) : 0;
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, -r);
 }
@@ -605,8 +614,14 @@ static void kvfs_flush(fuse_req_t req, fuse_ino_t ino,
 static void kvfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		       struct fuse_file_info *fi)
 {
+	(void)ino;
 	(void)datasync;
-	kvfs_flush(req, ino, fi);
+	struct kvfs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	pthread_mutex_lock(&fs->lock);
+	int r = handle_commit(fs, h);
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_err(req, -r);
 }
 
 static void kvfs_release(fuse_req_t req, fuse_ino_t ino,
