@@ -61,6 +61,14 @@ struct handle *ops_dirty_handle(struct kvfs *fs, struct node *n)
 	return NULL;
 }
 
+static struct handle *any_handle(struct kvfs *fs, struct node *n)
+{
+	for (struct handle *h = fs->handles; h; h = h->next)
+		if (h->node == n)
+			return h;
+	return NULL;
+}
+
 /* What a stat shows of times and mode set before the content's commit. */
 static void stat_uncommitted_times(const struct node *n, struct stat *st)
 {
@@ -70,6 +78,20 @@ static void stat_uncommitted_times(const struct node *n, struct stat *st)
 	}
 	if (n->set_mode)
 		st->st_mode = S_IFREG | n->set_mode;
+}
+
+/* A file unlinked while open: it still has a size, and is read from the
+ * handle (fstat, as cat does first, must work). */
+static int stat_unlinked(struct kvfs *fs, struct node *n, struct stat *st)
+{
+	struct handle *h = any_handle(fs, n);
+	if (!h)
+		return -ENOENT;
+	st->st_mode = file_mode(fs, true);
+	st->st_size = h->content.len;
+	st->st_nlink = 0;
+	stat_uncommitted_times(n, st);
+	return 0;
 }
 
 /*
@@ -85,6 +107,8 @@ static int node_stat(struct kvfs *fs, struct node *n, struct key_info *ki,
 		return 0;
 	}
 	st->st_nlink = 1;
+	if (!n->attached)
+		return stat_unlinked(fs, n, st);
 	if (n->kind == NODE_SCRATCH) {
 		st->st_mode = file_mode(fs, true);
 		st->st_size = n->scratch.len;
