@@ -14,6 +14,8 @@ Steps:
   read              read everything from offset 0; prints the text
   close             close()
   rename:NEW:NOREPLACE  renameat2(PATH, NEW, RENAME_NOREPLACE)
+  signal:FILE       create FILE (tells the test a point was reached)
+  wait:FILE         wait until FILE exists (at most 30 s)
 
 Each step prints OK (read prints the text) or the errno name, e.g.
 "OK EFBIG EFBIG". A step after a failed open is not run.
@@ -22,6 +24,7 @@ import ctypes
 import errno
 import os
 import sys
+import time
 
 FLAGS = {"a": os.O_APPEND, "t": os.O_TRUNC, "c": os.O_CREAT, "x": os.O_EXCL}
 RENAME_NOREPLACE = 1
@@ -85,6 +88,14 @@ def run(path, step, fd):
             os.close(fd)
         finally:
             fd = None
+    elif op == "signal":
+        open(arg, "w").close()
+    elif op == "wait":
+        deadline = time.monotonic() + 30
+        while not os.path.exists(arg):
+            if time.monotonic() > deadline:
+                return "TIMEOUT", fd
+            time.sleep(0.01)
     elif op == "rename":
         new, _, flag = arg.partition(":")
         renameat2(path, new, RENAME_NOREPLACE if flag == "NOREPLACE" else 0)
