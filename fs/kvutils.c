@@ -757,7 +757,8 @@ static struct kv_value *new_node(struct kv_arena *a, enum kv_type type)
 	return v;
 }
 
-/* Copy n elements of size each from a growing buffer into the arena. */
+/* The bytes a growing buffer collected, copied into the arena; NULL when
+ * there are none. */
 static void *arena_copy(struct kv_arena *a, const struct kv_buf *b)
 {
 	return b->len ? kv_arena_dup(a, b->data, b->len) : NULL;
