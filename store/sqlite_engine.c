@@ -228,15 +228,14 @@ static int errno_of(struct sqlite_engine *e, int rc)
 /* The cached statement id, prepared on first use; reset after each use. */
 static int stmt(struct sqlite_engine *e, enum stmt_id id, sqlite3_stmt **out)
 {
-	if (!e->stmts[id]) {
-		int rc = sqlite3_prepare_v3(e->db, stmt_sql[id], -1,
-					    SQLITE_PREPARE_PERSISTENT,
-					    &e->stmts[id], NULL);
-		if (rc != SQLITE_OK)
-			return errno_of(e, rc);
-	}
+	int rc = SQLITE_OK;
+
+	if (!e->stmts[id])
+		rc = sqlite3_prepare_v3(e->db, stmt_sql[id], -1,
+					SQLITE_PREPARE_PERSISTENT,
+					&e->stmts[id], NULL);
 	*out = e->stmts[id];
-	return 0;
+	return rc == SQLITE_OK ? 0 : errno_of(e, rc);
 }
 
 static void release(sqlite3_stmt *st)
@@ -807,6 +806,8 @@ static int query_int(struct sqlite_engine *e, const char *sql, bool *found,
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(e->db, sql, -1, &st, NULL);
 
+	*found = false;
+	*out = 0;
 	if (rc != SQLITE_OK)
 		return errno_of(e, rc);
 	rc = sqlite3_step(st);
