@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "json_map.h"
+#include "v8_wire.h"
 
 /* ---- JSON text into a JSON tree ---------------------------------------- */
 
@@ -830,6 +831,8 @@ static int map_regexp(struct kv_arena *a, const struct jnode *j, int depth,
 			return -EINVAL;
 		v->flags |= bit;
 	}
+	if (!kv_v8_regexp_flags_ok(v->flags))
+		return -EINVAL;
 	v->str_len = slash - 1;
 	if (!(v->str = kv_arena_dup(a, j->str + 1, v->str_len)))
 		return -ENOMEM;
@@ -913,20 +916,6 @@ static const struct kv_json_view_type *view_type_named(const struct jnode *j)
 	return NULL;
 }
 
-/* The checks V8's deserializer makes before it accepts a view. */
-static int check_view(const struct kv_value *v,
-		      const struct kv_json_view_type *type)
-{
-	const struct kv_value *b = v->buffer;
-	bool tracking = v->view_flags & 1;
-	if (v->byte_offset % type->elem_size || v->view_len % type->elem_size)
-		return -EINVAL;
-	if (v->byte_offset > b->byte_len ||
-	    v->view_len > b->byte_len - v->byte_offset)
-		return -EINVAL;
-	return tracking && !b->resizable ? -EINVAL : 0;
-}
-
 static struct kv_value *new_view(struct kv_arena *a,
 				 const struct kv_json_view_type *type,
 				 struct kv_value *buffer)
@@ -975,7 +964,7 @@ static int map_view(struct kv_arena *a, const struct jnode *j, int depth,
 	v->view_flags = (f[TRACKING].node->type == J_TRUE) |
 			(uint32_t)buffer->resizable << 1;
 	*out = v;
-	return check_view(v, type);
+	return kv_v8_view_check(v, buffer);
 }
 
 /* $bytes, $int8array, ...: a view over the whole of a fixed buffer. */
@@ -994,7 +983,7 @@ static int map_whole_view(struct kv_arena *a, const struct jnode *j,
 		return -ENOMEM;
 	v->view_len = buffer->byte_len;
 	*out = v;
-	return check_view(v, type);
+	return kv_v8_view_check(v, buffer);
 }
 
 static int error_proto_named(const struct jnode *j, enum kv_error_proto *out)
@@ -1072,6 +1061,19 @@ static int map_boxed(struct kv_arena *a, const struct jnode *j, int depth,
 	}
 }
 
+/*
+ * The encoder's check of an array's properties, made here so that what
+ * parses also encodes: no "length", no index past the end, none onto an
+ * element (only onto a hole of a dense array).
+ */
+static int check_array_props(const struct kv_value *v)
+{
+	struct kv_v8_name *names;
+	int err = kv_v8_prop_names(v, &names);
+	free(names);
+	return err;
+}
+
 /* A dense array with holes or properties: {"items":[..],"props":{..}}. */
 static int map_array(struct kv_arena *a, const struct jnode *j, int depth,
 		     struct kv_value **out)
@@ -1089,7 +1091,7 @@ static int map_array(struct kv_arena *a, const struct jnode *j, int depth,
 	if (err == 0 && f[PROPS].node)
 		err = map_props(a, f[PROPS].node, depth + 1, v);
 	v->length = (uint32_t)v->n_items;
-	return err;
+	return err ? err : check_array_props(v);
 }
 
 /* {"length":N,"items":{index:..},"props":{name:..}}: items come first, as
@@ -1125,7 +1127,7 @@ static int map_sparse(struct kv_arena *a, const struct jnode *j, int depth,
 	if (err == 0 && n_props)
 		err = map_props_into(a, f[PROPS].node, depth + 1, NAME_KEYS,
 				     v->props + n_items);
-	return err;
+	return err ? err : check_array_props(v);
 }
 
 /* A plain object, whatever its keys: how one with a single "$" key is

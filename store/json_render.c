@@ -97,9 +97,9 @@ static void put_escape(struct writer *w, uint32_t unit)
 }
 
 /* The characters JSON.stringify escapes with a short form. */
-static const char *short_escape(uint8_t c)
+static const char *short_escape(uint32_t cp)
 {
-	switch (c) {
+	switch (cp) {
 	case '"': return "\\\"";
 	case '\\': return "\\\\";
 	case '\b': return "\\b";
@@ -133,8 +133,8 @@ static void put_string_body(struct writer *w, const char *str, size_t len)
 		put(w, s + run, i - run);
 		if (n == 0)
 			put_str(w, "\xef\xbf\xbd");
-		else if (short_escape((uint8_t)cp))
-			put_str(w, short_escape((uint8_t)cp));
+		else if (short_escape(cp))
+			put_str(w, short_escape(cp));
 		else
 			put_escape(w, cp);
 		i += n ? n : 1;

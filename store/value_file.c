@@ -148,15 +148,15 @@ int kv_value_parse(enum kv_encoding enc, const uint8_t *text, size_t len,
 }
 
 /*
- * Without memory to parse in, the content cannot be shown to be JSON, and
- * bytes is the type that stores any content unchanged.
+ * JSON is V8 only when it also encodes, so that a new file's first write
+ * cannot fail for the type its content chose. Without memory to parse in,
+ * the content cannot be shown to be JSON, and bytes is the type that
+ * stores any content unchanged.
  */
 enum kv_encoding kv_value_sniff(const uint8_t *text, size_t len)
 {
-	struct kv_arena *arena = kv_arena_new();
-	struct kv_value *v;
-	bool json = arena && len > 0 &&
-		    kv_json_parse((const char *)text, len, arena, &v) == 0;
-	kv_arena_free(arena);
+	struct kv_buf scratch = {0};
+	bool json = len > 0 && parse_v8(text, len, &scratch) == 0;
+	kv_buf_free(&scratch);
 	return json ? KV_ENC_V8 : KV_ENC_BYTES;
 }

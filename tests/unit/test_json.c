@@ -393,6 +393,131 @@ START_TEST(vectors_u64_and_bytes_files_write_back_identical)
 }
 END_TEST
 
+static uint64_t rng_state;
+
+static uint64_t rng(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* One random edit: replace, insert or delete a byte, biased to JSON's. */
+static size_t mutate(char *text, size_t len, size_t cap)
+{
+	static const char alphabet[] = "{}[]\",:$\\0123456789-.eE+ tfnu\x01"
+				       "\x7f\x80\xed\xa0";
+	char c = rng() % 4 ? alphabet[rng() % (sizeof(alphabet) - 1)]
+			   : (char)rng();
+	size_t at = len ? rng() % len : 0;
+	switch (rng() % 3) {
+	case 0:
+		if (len)
+			text[at] = c;
+		return len;
+	case 1:
+		if (len + 1 >= cap)
+			return len;
+		memmove(text + at + 1, text + at, len - at);
+		text[at] = c;
+		return len + 1;
+	default:
+		if (len)
+			memmove(text + at, text + at + 1, len - at - 1);
+		return len ? len - 1 : 0;
+	}
+}
+
+/* Whatever mutated text parses must encode, read back equal and render
+ * to a fixed point; whatever does not must fail cleanly. */
+START_TEST(vectors_mutated_renderings_parse_safely)
+{
+	enum { CAP = 1024 };
+	char text[CAP];
+	size_t parsed = 0;
+	rng_state = 42;
+	for (int round = 0; round < 20000; round++) {
+		const struct vector *vec = &vectors[rng() % n_vectors];
+		bool lossless;
+		if (vec->encoding != KV_ENC_V8)
+			continue;
+		const char *base = render(decode(vec->bytes, vec->len, &lossless));
+		size_t len = strlen(base);
+		if (len >= CAP)
+			continue;
+		memcpy(text, base, len);
+		for (int edits = 1 + (int)(rng() % 3); edits > 0; edits--)
+			len = mutate(text, len, CAP);
+		struct kv_value *v;
+		int r = kv_json_parse(text, len, arena, &v);
+		ck_assert(r == 0 || r == -EINVAL);
+		if (r)
+			continue;
+		struct kv_buf b = {0};
+		r = kv_v8_encode(v, &b);
+		kv_buf_free(&b);
+		ck_assert_msg(r == 0, "%.*s parses but does not encode: %d",
+			      (int)len, text, r);
+		const char *again = render(v);
+		ck_assert_str_eq(render(parse(again)), again);
+		ck_assert(kv_value_equal(reread(v), v));
+		parsed++;
+	}
+	ck_assert_uint_gt(parsed, 1000);
+}
+END_TEST
+
+/* Decodes V8 bytes, then asserts render → parse reads back equal. */
+static void assert_bytes_round_trip(const uint8_t *bytes, size_t len)
+{
+	struct kv_value *v = decode(bytes, len, NULL);
+	const char *text = render(v);
+	ck_assert_msg(kv_value_equal(reread(parse(text)), v), "%s", text);
+}
+
+/* Two-byte strings of random UTF-16 units, lone surrogates included. */
+START_TEST(random_strings_round_trip)
+{
+	static const uint16_t units[] = {0x0,	 0x1f,	 '"',	 '\\',  'a',
+					 0x7f,	 0xe9,	 0x2028, 0xfffd, 0xd800,
+					 0xdbff, 0xdc00, 0xdfff, 0xd83d, 0xde00};
+	uint8_t bytes[3 + 1 + 2 * 64];
+	rng_state = 7;
+	for (int round = 0; round < 5000; round++) {
+		size_t n = 1 + rng() % 63;
+		bytes[0] = 0xff;
+		bytes[1] = 0x0f;
+		bytes[2] = 'c';
+		bytes[3] = (uint8_t)(2 * n);
+		for (size_t i = 0; i < n; i++) {
+			uint16_t u = rng() % 4 ? units[rng() % 15]
+					       : (uint16_t)rng();
+			bytes[4 + 2 * i] = (uint8_t)u;
+			bytes[5 + 2 * i] = (uint8_t)(u >> 8);
+		}
+		assert_bytes_round_trip(bytes, 4 + 2 * n);
+	}
+}
+END_TEST
+
+/* Doubles of random bits: every number, NaNs and -0 included. */
+START_TEST(random_doubles_round_trip)
+{
+	uint8_t bytes[11] = {0xff, 0x0f, 'N'};
+	rng_state = 9;
+	for (int round = 0; round < 4000; round++) {
+		uint64_t bits = rng();
+		if (round % 4 == 0)
+			bits >>= rng() % 64;
+		for (size_t i = 0; i < 8; i++)
+			bytes[3 + i] = (uint8_t)(bits >> (8 * i));
+		assert_bytes_round_trip(bytes, sizeof(bytes));
+		bytes[2] = bytes[2] == 'N' ? 'D' : 'N';
+	}
+}
+END_TEST
+
 /* ------------------------------------------- the table of docs/json.md */
 
 START_TEST(render_undefined)
@@ -1052,7 +1177,8 @@ START_TEST(parse_rejects_malformed_regexps)
 {
 	REJECT_ALL("{\"$regexp\":\"abc\"}", "{\"$regexp\":\"/\"}",
 		   "{\"$regexp\":\"/a/gg\"}", "{\"$regexp\":\"/a/x\"}",
-		   "{\"$regexp\":\"a/b/\"}", "{\"$regexp\":1}");
+		   "{\"$regexp\":\"a/b/\"}", "{\"$regexp\":1}",
+		   "{\"$regexp\":\"/a/uv\"}");
 }
 END_TEST
 
@@ -1067,6 +1193,11 @@ START_TEST(parse_rejects_malformed_collections)
 		   "{\"$sparse\":{\"length\":-1}}",
 		   "{\"$sparse\":{\"length\":4294967296}}",
 		   "{\"$sparse\":{\"length\":1.5}}", "{\"$sparse\":{}}",
+		   "{\"$sparse\":{\"length\":100,\"items\":{\"100\":1}}}",
+		   "{\"$sparse\":{\"length\":1,\"props\":{\"length\":1}}}",
+		   "{\"$array\":{\"items\":[1],\"props\":{\"0\":1}}}",
+		   "{\"$array\":{\"items\":[1],\"props\":{\"1\":1}}}",
+		   "{\"$array\":{\"items\":[],\"props\":{\"length\":0}}}",
 		   "{\"$object\":[]}");
 }
 END_TEST
@@ -1291,11 +1422,15 @@ static Suite *json_suite(void)
 	Suite *s = suite_create("json");
 
 	TCase *vec = tcase_create("vectors");
+	tcase_set_timeout(vec, 60);
 	tcase_add_checked_fixture(vec, both_setup, both_teardown);
 	tcase_add_test(vec, vectors_v8_render_parse_encode_decode_equal);
 	tcase_add_test(vec, vectors_v8_rendering_is_a_fixed_point);
 	tcase_add_test(vec, vectors_v8_files_write_back_equal);
 	tcase_add_test(vec, vectors_u64_and_bytes_files_write_back_identical);
+	tcase_add_test(vec, vectors_mutated_renderings_parse_safely);
+	tcase_add_test(vec, random_strings_round_trip);
+	tcase_add_test(vec, random_doubles_round_trip);
 	tcase_add_test(vec, render_undefined);
 	tcase_add_test(vec, render_bigint);
 	tcase_add_test(vec, render_special_numbers);
