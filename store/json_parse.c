@@ -882,11 +882,11 @@ static int map_buffer(struct kv_arena *a, const struct jnode *j,
 	*out = v;
 	if (j->type == J_STRING)
 		return decode_base64url(a, j, &v->bytes, &v->byte_len);
-	enum { BYTES, MAX };
-	struct field f[] = {[BYTES] = {"bytes", true, NULL},
-			    [MAX] = {"maxByteLength", true, NULL}};
+	enum { BYTES, MAX, N_FIELDS };
+	struct field f[N_FIELDS] = {[BYTES] = {"bytes", true, NULL},
+				    [MAX] = {"maxByteLength", true, NULL}};
 	uint64_t max;
-	int err = take_fields(j, f, 2);
+	int err = take_fields(j, f, N_FIELDS);
 	if (err == 0)
 		err = decode_base64url(a, f[BYTES].node, &v->bytes,
 				       &v->byte_len);
