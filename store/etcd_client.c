@@ -1,0 +1,502 @@
+/*
+ * etcd_client.c — one etcd v3 call over HTTP(S) with libcurl: the endpoint
+ * to use and the failover to the next, the auth token, the timeouts, and
+ * etcd's errors as errnos.
+ *
+ * The JSON gateway rather than gRPC: Debian 12 packages gRPC's C core
+ * (libgrpc-dev) but no protobuf code generator for C, and no maintained C
+ * binding of etcd's API, so gRPC would mean hand-written protobuf framing
+ * over a library whose C API is internal; libcurl and jansson are stable,
+ * well-kept Debian packages and etcd 3.4 serves its whole KV, lease and
+ * auth API as JSON.
+ *
+ * A request is only repeated where that is safe: always when it cannot
+ * have reached etcd (no connection, nothing sent, "no leader"), and after
+ * it may have been applied only when the caller says it is repeatable. A
+ * write whose outcome is unknown is -EIO, as etcd's own client reports it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "etcd_client.h"
+
+/* Enough for 1000 values of 64 KiB in base64, with their keys. */
+#define MAX_RESPONSE (256u << 20)
+
+/* gRPC status codes, which the gateway passes on in "code". */
+enum {
+	GRPC_INVALID_ARGUMENT = 3,
+	GRPC_DEADLINE_EXCEEDED = 4,
+	GRPC_NOT_FOUND = 5,
+	GRPC_ALREADY_EXISTS = 6,
+	GRPC_PERMISSION_DENIED = 7,
+	GRPC_RESOURCE_EXHAUSTED = 8,
+	GRPC_FAILED_PRECONDITION = 9,
+	GRPC_OUT_OF_RANGE = 11,
+	GRPC_UNAVAILABLE = 14,
+	GRPC_UNAUTHENTICATED = 16,
+};
+
+struct etcd_client {
+	CURL *curl;
+	char **endpoints;
+	size_t n_endpoints;
+	size_t current;
+	bool tls;
+	char *cacert, *cert, *key;
+	char *user, *password;
+	char *token;
+	unsigned timeout_ms, connect_timeout_ms;
+	char *body;
+	size_t body_len, body_cap;
+	bool body_too_large;
+};
+
+/* What became of one HTTP request. */
+enum attempt {
+	ANSWERED,   /* etcd answered; see the status and the body */
+	NOT_SENT,   /* nothing reached etcd: another endpoint may take it */
+	MAYBE_SENT, /* the request may have been applied */
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init(void)
+{
+	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static bool dup_failed(const char *from, const char *to)
+{
+	return from && !to;
+}
+
+static int split_endpoints(struct etcd_client *c, const char *list)
+{
+	size_t n = 1;
+
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	c->endpoints = calloc(n, sizeof(*c->endpoints));
+	if (!c->endpoints)
+		return -ENOMEM;
+	for (const char *p = list;; p++) {
+		const char *end = strchrnul(p, ',');
+		if (end == p)
+			return -EINVAL;
+		c->endpoints[c->n_endpoints] = strndup(p, (size_t)(end - p));
+		if (!c->endpoints[c->n_endpoints])
+			return -ENOMEM;
+		c->n_endpoints++;
+		if (!*end)
+			return 0;
+		p = end;
+	}
+}
+
+void etcd_client_free(struct etcd_client *c)
+{
+	if (!c)
+		return;
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	for (size_t i = 0; i < c->n_endpoints; i++)
+		free(c->endpoints[i]);
+	free(c->endpoints);
+	free(c->cacert);
+	free(c->cert);
+	free(c->key);
+	free(c->user);
+	if (c->password)
+		explicit_bzero(c->password, strlen(c->password));
+	free(c->password);
+	free(c->token);
+	free(c->body);
+	free(c);
+}
+
+int etcd_client_new(const struct etcd_client_options *o,
+		    struct etcd_client **out)
+{
+	if (!o->endpoints || !*o->endpoints || !o->timeout_ms)
+		return -EINVAL;
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_result != CURLE_OK)
+		return -EIO;
+	struct etcd_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->tls = o->tls;
+	c->timeout_ms = o->timeout_ms;
+	c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms
+						      : o->timeout_ms;
+	c->cacert = dup_or_null(o->cacert);
+	c->cert = dup_or_null(o->cert);
+	c->key = dup_or_null(o->key);
+	c->user = dup_or_null(o->user);
+	c->password = dup_or_null(o->password ? o->password : "");
+	c->curl = curl_easy_init();
+	int r = split_endpoints(c, o->endpoints);
+	if (r == 0 && (dup_failed(o->cacert, c->cacert) ||
+		       dup_failed(o->cert, c->cert) ||
+		       dup_failed(o->key, c->key) ||
+		       dup_failed(o->user, c->user) || !c->password ||
+		       !c->curl))
+		r = -ENOMEM;
+	if (r < 0) {
+		etcd_client_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+/* ---- one HTTP request --------------------------------------------------- */
+
+static size_t collect(char *data, size_t size, size_t n, void *arg)
+{
+	struct etcd_client *c = arg;
+	size_t len = size * n;
+
+	if (len > MAX_RESPONSE - c->body_len) {
+		c->body_too_large = true;
+		return 0;
+	}
+	if (c->body_len + len + 1 > c->body_cap) {
+		size_t cap = c->body_cap ? c->body_cap : 4096;
+		while (cap < c->body_len + len + 1)
+			cap *= 2;
+		char *p = realloc(c->body, cap);
+		if (!p)
+			return 0;
+		c->body = p;
+		c->body_cap = cap;
+	}
+	memcpy(c->body + c->body_len, data, len);
+	c->body_len += len;
+	c->body[c->body_len] = '\0';
+	return len;
+}
+
+static int errno_of_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return -EHOSTUNREACH;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+static void set_tls(struct etcd_client *c)
+{
+	if (c->cacert)
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->cacert);
+	if (c->cert)
+		curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->cert);
+	if (c->key)
+		curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->key);
+}
+
+/* The headers of every request; "Expect:" stops curl from waiting for a
+ * 100-continue before large bodies. NULL when out of memory. */
+static struct curl_slist *headers_of(const struct etcd_client *c)
+{
+	struct curl_slist *h =
+		curl_slist_append(NULL, "Content-Type: application/json");
+	struct curl_slist *tail = h ? curl_slist_append(h, "Expect:") : NULL;
+
+	if (tail && c->token) {
+		char *auth = NULL;
+		if (asprintf(&auth, "Authorization: %s", c->token) < 0)
+			auth = NULL;
+		tail = auth ? curl_slist_append(h, auth) : NULL;
+		free(auth);
+	}
+	if (!tail) {
+		curl_slist_free_all(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* POST json to endpoint ep. The easy handle is reused, so its connections
+ * stay open between calls. */
+static enum attempt post(struct etcd_client *c, const char *ep,
+			 const char *method, const char *json,
+			 unsigned timeout_ms, long *status, int *err)
+{
+	char url[512];
+	struct curl_slist *headers = headers_of(c);
+
+	if (!headers) {
+		*err = -ENOMEM;
+		return NOT_SENT;
+	}
+	snprintf(url, sizeof(url), "%s://%s/v3/%s", c->tls ? "https" : "http",
+		 ep, method);
+	c->body_len = 0;
+	c->body_too_large = false;
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)(c->connect_timeout_ms < timeout_ms
+					? c->connect_timeout_ms
+					: timeout_ms));
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
+	set_tls(c);
+	CURLcode rc = curl_easy_perform(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+		return ANSWERED;
+	}
+	*err = c->body_too_large ? -EFBIG : errno_of_curl(rc);
+	long sent = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &sent);
+	return sent == 0 ? NOT_SENT : MAYBE_SENT;
+}
+
+/* ---- etcd's answers ----------------------------------------------------- */
+
+static bool message_has(json_t *answer, const char *what)
+{
+	const char *m = json_string_value(json_object_get(answer, "message"));
+
+	return m && strstr(m, what);
+}
+
+/* Unavailable errors that etcd gives before proposing anything. */
+static bool refused_before_applying(json_t *answer)
+{
+	return message_has(answer, "no leader") ||
+	       message_has(answer, "not capable") ||
+	       message_has(answer, "server stopped") ||
+	       message_has(answer, "unhealthy cluster") ||
+	       message_has(answer, "too many requests");
+}
+
+static int errno_of_answer(json_t *answer)
+{
+	json_int_t code = json_integer_value(json_object_get(answer, "code"));
+
+	switch (code) {
+	case GRPC_INVALID_ARGUMENT:
+		if (message_has(answer, "too large") ||
+		    message_has(answer, "too many"))
+			return -E2BIG;
+		if (message_has(answer, "authentication failed") ||
+		    message_has(answer, "user name is empty"))
+			return -EACCES;
+		return -EINVAL;
+	case GRPC_NOT_FOUND:
+		return -ENOENT;
+	case GRPC_ALREADY_EXISTS:
+		return -EEXIST;
+	case GRPC_PERMISSION_DENIED:
+	case GRPC_UNAUTHENTICATED:
+		return -EACCES;
+	case GRPC_RESOURCE_EXHAUSTED:
+		return message_has(answer, "space") ? -ENOSPC : -EAGAIN;
+	case GRPC_OUT_OF_RANGE:
+		return -ESTALE; /* a revision compacted away */
+	case GRPC_DEADLINE_EXCEEDED:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+static bool wants_token(json_t *answer)
+{
+	json_int_t code = json_integer_value(json_object_get(answer, "code"));
+
+	return code == GRPC_UNAUTHENTICATED ||
+	       message_has(answer, "user name is empty") ||
+	       message_has(answer, "invalid auth token");
+}
+
+static int parse_body(struct etcd_client *c, json_t **out)
+{
+	json_error_t error;
+
+	*out = json_loadb(c->body ? c->body : "", c->body_len, 0, &error);
+	return *out ? 0 : -EIO;
+}
+
+/* ---- the call, with failover ------------------------------------------- */
+
+struct call {
+	const char *method;
+	const char *json;
+	bool repeatable;
+	int64_t deadline;
+	int last_err;
+};
+
+enum step { DONE, NEXT_ENDPOINT, SAME_ENDPOINT };
+
+static int authenticate(struct etcd_client *c, int64_t deadline);
+
+/* One attempt on the current endpoint: DONE with *r and *out set, or the
+ * way to go on. */
+static enum step attempt(struct etcd_client *c, struct call *call,
+			 bool *authed, int *r, json_t **out)
+{
+	int64_t left = call->deadline - monotonic_ms();
+	unsigned t = left < (int64_t)c->timeout_ms ? (unsigned)left
+						    : c->timeout_ms;
+	long status = 0;
+	int err = 0;
+	enum attempt a = post(c, c->endpoints[c->current], call->method,
+			      call->json, t ? t : 1, &status, &err);
+
+	if (a != ANSWERED) {
+		call->last_err = err;
+		if (a == NOT_SENT || call->repeatable)
+			return err == -ENOMEM ? (*r = err, DONE)
+					      : NEXT_ENDPOINT;
+		*r = -EIO;
+		return DONE;
+	}
+	json_t *answer;
+	if ((*r = parse_body(c, &answer)) < 0)
+		return DONE;
+	if (status == 200) {
+		*out = answer;
+		return DONE;
+	}
+	json_int_t code = json_integer_value(json_object_get(answer, "code"));
+	enum step next = DONE;
+	*r = errno_of_answer(answer);
+	if (wants_token(answer) && c->user && !*authed) {
+		*authed = true;
+		*r = authenticate(c, call->deadline);
+		next = *r == 0 ? SAME_ENDPOINT : DONE;
+	} else if (code == GRPC_UNAVAILABLE || *r == -EAGAIN) {
+		call->last_err = -EAGAIN;
+		if (call->repeatable || refused_before_applying(answer))
+			next = NEXT_ENDPOINT;
+		else
+			*r = -EIO;
+	}
+	json_decref(answer);
+	return next;
+}
+
+static int call_json(struct etcd_client *c, struct call *call, bool authed,
+		     json_t **out)
+{
+	unsigned round = 0;
+	size_t tried = 0;
+	int r = 0;
+
+	*out = NULL;
+	while (monotonic_ms() < call->deadline) {
+		enum step s = attempt(c, call, &authed, &r, out);
+		if (s == DONE)
+			return r;
+		if (s == SAME_ENDPOINT)
+			continue;
+		c->current = (c->current + 1) % c->n_endpoints;
+		if (++tried % c->n_endpoints == 0) {
+			/* Every endpoint failed: an election, a restart. */
+			round++;
+			sleep_ms(round < 8 ? 25 * round : 200);
+		}
+	}
+	return call->last_err ? call->last_err : -ETIMEDOUT;
+}
+
+/* A call's whole budget: a request timeout per endpoint, and an election's
+ * worth of retries for a cluster that has none to offer. */
+static int64_t deadline_of(struct etcd_client *c)
+{
+	return monotonic_ms() + 2 * (int64_t)c->timeout_ms;
+}
+
+/* A fresh token for the endpoint in use (etcd's simple tokens are known
+ * only to the member that issued them). */
+static int authenticate(struct etcd_client *c, int64_t deadline)
+{
+	json_t *body = json_pack("{s:s, s:s}", "name", c->user, "password",
+				 c->password);
+	char *json = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_t *answer = NULL;
+
+	json_decref(body);
+	if (!json)
+		return -ENOMEM;
+	free(c->token);
+	c->token = NULL;
+	struct call call = { "auth/authenticate", json, true, deadline, 0 };
+	int r = call_json(c, &call, true, &answer);
+	explicit_bzero(json, strlen(json));
+	free(json);
+	if (r < 0)
+		return r;
+	const char *token = json_string_value(json_object_get(answer,
+							      "token"));
+	if (token && !(c->token = strdup(token)))
+		r = -ENOMEM;
+	json_decref(answer);
+	return r;
+}
+
+int etcd_client_call(struct etcd_client *c, const char *method,
+		     json_t *body, bool repeatable, json_t **out)
+{
+	char *json = json_dumps(body, JSON_COMPACT);
+
+	*out = NULL;
+	if (!json)
+		return -ENOMEM;
+	struct call call = { method, json, repeatable, deadline_of(c), 0 };
+	int r = call_json(c, &call, false, out);
+	free(json);
+	return r;
+}
