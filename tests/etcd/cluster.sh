@@ -67,7 +67,7 @@ start_member() {
 		--initial-cluster-state "$state" \
 		--initial-cluster-token "kvfs-test-$(cat "$dir/base")" \
 		--heartbeat-interval 20 --election-timeout 200 \
-		--snapshot-count 10000 --log-level error \
+		--snapshot-count 10000 --max-txn-ops 2048 --log-level error \
 		</dev/null >>"$dir/m$n.log" 2>&1 &
 	echo $! >"$dir/m$n.pid"
 }
