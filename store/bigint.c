@@ -13,8 +13,12 @@
 #define CHUNK_DIGITS 9
 #define CHUNK_BASE 1000000000u
 
-/* Decimal digits of a 255-byte magnitude, rounded up. */
-enum { DECIMAL_DIGITS_MAX = 615 };
+/*
+ * The longest decimal text read: a bigint inside a value can be as large as
+ * the value (64 KiB, 157827 digits). Key parts stop at 255 bytes, which
+ * kv_part_encode() enforces.
+ */
+enum { DECIMAL_DIGITS_MAX = 157827 };
 
 /* Where a zero magnitude points, so that mag is never NULL. */
 static const uint8_t zero_mag[1];
@@ -84,21 +88,18 @@ int kv_bigint_to_decimal(const struct kv_bigint *v, struct kv_buf *out)
 	return r;
 }
 
-/* mag = mag * 10 + digit over a little-endian magnitude; false on overflow. */
-static bool multiply_add(uint8_t *mag, size_t *len, unsigned digit)
+/* limbs = limbs * mul + add over little-endian 32-bit limbs. */
+static void multiply_add(uint32_t *limbs, size_t *n, uint32_t mul,
+			 uint32_t add)
 {
-	unsigned carry = digit;
-	for (size_t i = 0; i < *len; i++) {
-		unsigned cur = mag[i] * 10u + carry;
-		mag[i] = (uint8_t)cur;
-		carry = cur >> 8;
+	uint64_t carry = add;
+	for (size_t i = 0; i < *n; i++) {
+		uint64_t cur = (uint64_t)limbs[i] * mul + carry;
+		limbs[i] = (uint32_t)cur;
+		carry = cur >> 32;
 	}
-	if (carry == 0)
-		return true;
-	if (*len == KV_BIGINT_MAX_BYTES)
-		return false;
-	mag[(*len)++] = (uint8_t)carry;
-	return true;
+	if (carry)
+		limbs[(*n)++] = (uint32_t)carry;
 }
 
 static bool is_canonical_text(const char *digits, size_t n, bool neg)
@@ -130,23 +131,39 @@ int kv_bigint_from_decimal(const char *s, size_t len, bool canonical,
 	}
 	if (n > DECIMAL_DIGITS_MAX)
 		return -ERANGE;
-	uint8_t little[KV_BIGINT_MAX_BYTES];
-	size_t mlen = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!multiply_add(little, &mlen, (unsigned)(digits[i] - '0')))
-			return -ERANGE;
+	/* Nine digits at a time: one multiply-add pass per chunk. */
+	uint32_t *limbs = malloc((n / CHUNK_DIGITS + 2) * sizeof(*limbs));
+	if (!limbs)
+		return -ENOMEM;
+	size_t nlimbs = 0;
+	for (size_t i = 0; i < n;) {
+		size_t take = (n - i) % CHUNK_DIGITS;
+		if (take == 0 || i > 0)
+			take = CHUNK_DIGITS;
+		uint32_t chunk = 0, scale = 1;
+		for (size_t k = 0; k < take; k++) {
+			chunk = chunk * 10 + (uint32_t)(digits[i + k] - '0');
+			scale *= 10;
+		}
+		multiply_add(limbs, &nlimbs, scale, chunk);
+		i += take;
+	}
+	size_t mlen = nlimbs * 4;
+	while (mlen > 0 && (limbs[(mlen - 1) / 4] >> 8 * ((mlen - 1) % 4) & 0xff) == 0)
+		mlen--;
 	*out = (struct kv_bigint){.negative = neg && mlen > 0,
 				  .mag = zero_mag,
 				  .len = mlen};
-	if (mlen == 0)
-		return 0;
-	int r = kv_buf_reserve(storage, mlen);
-	if (r < 0)
-		return r;
-	uint8_t *big = storage->data + storage->len;
-	for (size_t i = 0; i < mlen; i++)
-		big[i] = little[mlen - 1 - i];
-	storage->len += mlen;
-	out->mag = big;
-	return 0;
+	int r = mlen ? kv_buf_reserve(storage, mlen) : 0;
+	if (r == 0 && mlen) {
+		uint8_t *big = storage->data + storage->len;
+		for (size_t i = 0; i < mlen; i++) {
+			size_t b = mlen - 1 - i;
+			big[i] = (uint8_t)(limbs[b / 4] >> 8 * (b % 4));
+		}
+		storage->len += mlen;
+		out->mag = big;
+	}
+	free(limbs);
+	return r;
 }

@@ -673,10 +673,7 @@ static int map_undefined(struct kv_arena *a, const struct jnode *j, int depth,
 	return *out ? 0 : -ENOMEM;
 }
 
-/*
- * kv_bigint_from_decimal() stops at the 255-byte magnitude of key parts
- * (-ERANGE); a larger bigint is text this parser cannot take: -EINVAL.
- */
+/* A bigint longer than any value can hold (-ERANGE) is not a value. */
 static int map_bigint(struct kv_arena *a, const struct jnode *j, int depth,
 		      struct kv_value **out)
 {

@@ -166,8 +166,9 @@ int kv_bigint_to_decimal(const struct kv_bigint *v, struct kv_buf *out);
  * Parse a decimal integer with an optional leading '-' and no leading zeros
  * (when canonical) into a bigint. The magnitude is appended to storage and
  * out->mag points there, valid until storage is appended to or freed.
- * "-0" is not canonical. Returns 0, -EINVAL, -ERANGE (magnitude of more
- * than 255 bytes) or -ENOMEM.
+ * "-0" is not canonical. Any size a value can hold is read (a key part's
+ * 255-byte limit is kv_part_encode's to enforce). Returns 0, -EINVAL,
+ * -ERANGE (more than 157827 digits, beyond any 64 KiB value) or -ENOMEM.
  */
 int kv_bigint_from_decimal(const char *s, size_t len, bool canonical,
 			   struct kv_bigint *out, struct kv_buf *storage);

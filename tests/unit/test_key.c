@@ -1416,31 +1416,47 @@ START_TEST(bigint_from_decimal_canonical_rules)
 }
 END_TEST
 
-/* The largest 255-byte value parses; one more needs a 256th byte. */
-START_TEST(bigint_from_decimal_over_255_bytes_is_erange)
+/*
+ * Decimal text is read at any size a value can hold: a 256-byte magnitude
+ * (one past a key part's limit, which only kv_part_encode refuses) and a
+ * 64 KiB one round-trip; text longer than any value is -ERANGE.
+ */
+START_TEST(bigint_from_decimal_reads_value_sized_magnitudes)
 {
-	uint8_t ones[KV_BIGINT_MAX_BYTES];
-	memset(ones, 0xff, sizeof(ones));
-	struct kv_bigint max = {.mag = ones, .len = sizeof(ones)};
-	struct kv_buf text = {0}, storage = {0};
-	ck_assert_int_eq(kv_bigint_to_decimal(&max, &text), 0);
-	struct kv_bigint v;
-	ck_assert_int_eq(kv_bigint_from_decimal((char *)text.data, text.len,
-						true, &v, &storage),
-			 0);
-	ck_assert(v.len == 255 && memcmp(v.mag, ones, 255) == 0);
-	char *last = (char *)text.data + text.len - 1;
-	ck_assert_int_eq(*last, '5');
-	*last = '6';
-	ck_assert_int_eq(kv_bigint_from_decimal((char *)text.data, text.len,
-						true, &v, &storage),
-			 -ERANGE);
-	char huge[2000];
+	static uint8_t big[65536];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 131 + 7);
+	big[0] |= 0x80;
+	static const size_t sizes[] = {256, sizeof(big)};
+	for (size_t k = 0; k < 2; k++) {
+		struct kv_bigint in = {.negative = true, .mag = big,
+				       .len = sizes[k]};
+		struct kv_buf text = {0}, storage = {0};
+		ck_assert_int_eq(kv_bigint_to_decimal(&in, &text), 0);
+		struct kv_bigint v;
+		ck_assert_int_eq(kv_bigint_from_decimal((char *)text.data,
+							text.len, true, &v,
+							&storage),
+				 0);
+		ck_assert(v.negative && v.len == sizes[k] &&
+			  memcmp(v.mag, big, sizes[k]) == 0);
+		struct kv_part part = {.type = KV_PART_BIGINT, .bigint = v};
+		struct kv_buf enc = {0};
+		ck_assert_int_eq(kv_part_encode(&part, &enc), -ERANGE);
+		kv_buf_free(&enc);
+		kv_buf_free(&text);
+		kv_buf_free(&storage);
+	}
+	static char huge[157828];
 	memset(huge, '9', sizeof(huge));
+	struct kv_buf storage = {0};
+	struct kv_bigint v;
 	ck_assert_int_eq(kv_bigint_from_decimal(huge, sizeof(huge), true, &v,
 						&storage),
 			 -ERANGE);
-	kv_buf_free(&text);
+	ck_assert_int_eq(kv_bigint_from_decimal(huge, sizeof(huge) - 1, true,
+						&v, &storage),
+			 0);
 	kv_buf_free(&storage);
 }
 END_TEST
@@ -1482,7 +1498,7 @@ static Suite *key_suite(void)
 	tcase_add_test(text, bigint_decimal_known_values);
 	tcase_add_test(text, bigint_decimal_roundtrips_random);
 	tcase_add_test(text, bigint_from_decimal_canonical_rules);
-	tcase_add_test(text, bigint_from_decimal_over_255_bytes_is_erange);
+	tcase_add_test(text, bigint_from_decimal_reads_value_sized_magnitudes);
 	suite_add_tcase(s, text);
 	return s;
 }
