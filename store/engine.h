@@ -10,6 +10,18 @@
 
 #include "kv_store.h"
 
+/*
+ * A condition on kvfs's metadata that a write transaction checks before it
+ * writes: the value name holds exactly value[0..len). An encrypted store
+ * guards every commit with its seal row, so that no value is sealed under
+ * a keyring that another process has replaced meanwhile.
+ */
+struct kv_meta_guard {
+	const char *name;
+	const uint8_t *value;
+	size_t len;
+};
+
 struct kv_engine_ops {
 	const char *name;
 
@@ -24,9 +36,11 @@ struct kv_engine_ops {
 	 * Apply a validated atomic in Deno's commit protocol. Returns 0 and
 	 * the versionstamp, -ECANCELED when a check failed, -EAGAIN when the
 	 * database stayed locked, -EINVAL for sum/min/max on a non-KvU64.
+	 * guard (may be NULL) is checked inside the same write transaction,
+	 * before anything is written: -ESTALE when it does not hold.
 	 */
 	int (*atomic_write)(void *engine, const struct kv_atomic *a,
-			    int64_t now_ms,
+			    int64_t now_ms, const struct kv_meta_guard *guard,
 			    uint8_t versionstamp[KV_VERSIONSTAMP_LEN]);
 
 	/* The commit counter; changes whenever anyone commits. */
@@ -39,6 +53,25 @@ struct kv_engine_ops {
 	int (*meta_get)(void *engine, const char *name, struct kv_buf *out);
 	int (*meta_set)(void *engine, const char *name, const uint8_t *value,
 			size_t len);
+
+	/*
+	 * Set (value non-NULL) or delete the metadata value name, in one
+	 * write transaction with SQLite's secure_delete on, only when it
+	 * still holds expect[0..expect_len) (expect NULL: when it is absent);
+	 * else -ECANCELED and nothing changes. An encrypted store's keyslots
+	 * and keyring change this way, so two concurrent changes never lose
+	 * one another and the old bytes do not linger in the file.
+	 */
+	int (*meta_swap)(void *engine, const char *name, const uint8_t *expect,
+			 size_t expect_len, const uint8_t *value, size_t len);
+
+	/* From now on, zero what is deleted or overwritten (SQLite's
+	 * secure_delete), for this connection. Encrypted stores set it. */
+	int (*secure_delete)(void *engine);
+
+	/* Rebuild the file without its free pages (VACUUM), then empty the
+	 * WAL (wal_checkpoint(TRUNCATE)): old bytes leave the file. */
+	int (*compact)(void *engine);
 
 	/* Whether the engine refuses writes. */
 	bool (*read_only)(void *engine);

@@ -21,6 +21,14 @@
  *   a file whose migration_state is newer than 3     -EROFS on writes
  *   sum/min/max on a value that is not a KvU64       -EINVAL
  *
+ * An encrypted store (kvfs-spec §8, docs/format.md, kv_seal.h) is opened
+ * with kv_store_options.seal_key; then every read returns plaintext and
+ * every commit seals, and the limits above apply to the sealed bytes.
+ * Opening one without a key is -ENOKEY, with a key no keyslot takes
+ * -EKEYREJECTED; a key given for a plain store is -EMEDIUMTYPE. A value
+ * that does not open (tampered, moved, truncated) is -EIO for its key
+ * alone, and is logged once (syslog) with the key in hex.
+ *
  * A store handle may be used from several threads; calls are serialized.
  */
 #ifndef KVFS_KV_STORE_H
@@ -46,6 +54,7 @@
 #define KV_VERSIONSTAMP_LEN 10
 
 struct kv_store;
+struct kv_seal_key;
 
 struct kv_store_options {
 	/* Open without writing anything (no migration, no sweep). */
@@ -57,6 +66,12 @@ struct kv_store_options {
 	/* How long a locked database is retried before -EAGAIN, in ms;
 	 * 0 means the default (1000 ms). */
 	unsigned busy_budget_ms;
+	/* The key of an encrypted store (kv_seal.h), or NULL for a plain
+	 * one. With a key, create is ignored: a missing file is -ENOENT,
+	 * since only kv_store_seal_init() makes an encrypted store. The
+	 * key must outlive the open call only; it learns the store's master
+	 * key, so opening the same store with it again runs no KDF. */
+	struct kv_seal_key *seal_key;
 };
 
 /* One key with its value. The store allocates key and value; free the
@@ -69,6 +84,10 @@ struct kv_entry {
 	size_t value_len;
 	uint8_t versionstamp[KV_VERSIONSTAMP_LEN];
 	int64_t expires_at_ms; /* -1: never */
+	/* 0, or -EIO for a value of an encrypted store that does not open
+	 * (a range read or list goes on past it): encoding is then 0 and
+	 * the value empty. */
+	int error;
 };
 
 void kv_entry_free(struct kv_entry *e);
@@ -96,7 +115,9 @@ int kv_store_open(const char *uri, const struct kv_store_options *opts,
 /* Close the store. NULL is allowed. */
 void kv_store_close(struct kv_store *s);
 
-/* The largest value this store accepts, in stored bytes. */
+/* The largest value this store accepts: stored bytes for a plain store,
+ * plaintext bytes for an encrypted one (its stored limit less
+ * KV_SEAL_OVERHEAD, 65489 by default; 0 when that is negative). */
 size_t kv_store_max_value(const struct kv_store *s);
 
 /* Whether writes are refused (opened read-only, or a newer format). */
@@ -106,14 +127,16 @@ bool kv_store_read_only(const struct kv_store *s);
 
 /*
  * Read one key. Expired keys are invisible. Returns 0 and fills *out,
- * -ENOENT, or another negative errno.
+ * -ENOENT, -EIO for a sealed value that does not open, or another
+ * negative errno.
  */
 int kv_store_get(struct kv_store *s, const uint8_t *key, size_t key_len,
 		 struct kv_entry *out);
 
 /*
  * Read several keys in one snapshot. found[i] tells whether out[i] was
- * filled. At most KV_MAX_READ_RANGES keys.
+ * filled (a sealed value that does not open is found, with out[i].error
+ * set). At most KV_MAX_READ_RANGES keys.
  */
 int kv_store_get_many(struct kv_store *s, const uint8_t *const *keys,
 		      const size_t *key_lens, size_t n, struct kv_entry *out,
@@ -222,6 +245,13 @@ struct kv_atomic {
  * every written row stamped with it. On success the commit's versionstamp
  * is copied to versionstamp (may be NULL). See the top of this file for
  * the errors; on any error nothing is written.
+ *
+ * On an encrypted store every SET value is sealed with a fresh nonce, and
+ * sum/min/max, which SQL cannot compute on sealed numbers, are a read, the
+ * computation and a write checked against the read versionstamps, retried
+ * while other writers come between (-EAGAIN after 32 tries); -ECANCELED
+ * still means that one of the caller's checks failed. A KvU64 that does
+ * not open is -EIO.
  */
 int kv_store_commit(struct kv_store *s, const struct kv_atomic *a,
 		    uint8_t versionstamp[KV_VERSIONSTAMP_LEN]);
@@ -240,7 +270,8 @@ int kv_store_sweep(struct kv_store *s, size_t *deleted);
 int kv_store_meta_get(struct kv_store *s, const char *name,
 		      struct kv_buf *out);
 
-/* Set (value non-NULL) or delete (value NULL) a metadata value. */
+/* Set (value non-NULL) or delete (value NULL) a metadata value. The
+ * name "seal" (an encrypted store's keys, kv_seal.h) is -EPERM. */
 int kv_store_meta_set(struct kv_store *s, const char *name,
 		      const uint8_t *value, size_t len);
 

@@ -606,8 +606,27 @@ static int apply_atomic(struct sqlite_engine *e, const struct kv_atomic *a,
 	return r;
 }
 
+static int meta_read(struct sqlite_engine *e, const char *name,
+		     struct kv_buf *out);
+
+/* Whether metadata value name holds exactly expect (NULL: is absent). */
+static int meta_holds(struct sqlite_engine *e, const char *name,
+		      const uint8_t *expect, size_t expect_len)
+{
+	struct kv_buf cur = { 0 };
+	int r = meta_read(e, name, &cur);
+	bool same = r == -ENOENT ? !expect
+		    : r == 0 && expect && cur.len == expect_len &&
+			      memcmp(cur.data, expect, expect_len) == 0;
+
+	kv_buf_free(&cur);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	return same ? 0 : -ECANCELED;
+}
+
 static int atomic_write(void *engine, const struct kv_atomic *a,
-			int64_t now_ms,
+			int64_t now_ms, const struct kv_meta_guard *guard,
 			uint8_t versionstamp[KV_VERSIONSTAMP_LEN])
 {
 	struct sqlite_engine *e = engine;
@@ -617,6 +636,13 @@ static int atomic_write(void *engine, const struct kv_atomic *a,
 		return -EROFS;
 	start_operation(e);
 	int r = run(e, ST_BEGIN_IMMEDIATE);
+	if (r == 0 && guard) {
+		r = meta_holds(e, guard->name, guard->value, guard->len);
+		if (r == -ECANCELED)
+			r = -ESTALE;
+		if (r < 0)
+			finish(e, r);
+	}
 	if (r == 0)
 		r = finish(e, apply_atomic(e, a, now_ms, &version));
 	end_operation(e);
@@ -760,6 +786,55 @@ static int meta_set(void *engine, const char *name, const uint8_t *value,
 	return r;
 }
 
+static int meta_swap(void *engine, const char *name, const uint8_t *expect,
+		     size_t expect_len, const uint8_t *value, size_t len)
+{
+	struct sqlite_engine *e = engine;
+
+	if (e->read_only)
+		return -EROFS;
+	start_operation(e);
+	int r = errno_of(e, sqlite3_exec(e->db, "PRAGMA secure_delete=ON",
+					 NULL, NULL, NULL));
+	if (r == 0)
+		r = run(e, ST_BEGIN_IMMEDIATE);
+	if (r == 0) {
+		r = meta_holds(e, name, expect, expect_len);
+		if (r == 0)
+			r = meta_write(e, name, value, len);
+		r = finish(e, r);
+	}
+	end_operation(e);
+	return r;
+}
+
+static int secure_delete(void *engine)
+{
+	struct sqlite_engine *e = engine;
+
+	start_operation(e);
+	int r = errno_of(e, sqlite3_exec(e->db, "PRAGMA secure_delete=ON",
+					 NULL, NULL, NULL));
+	end_operation(e);
+	return r;
+}
+
+static int compact(void *engine)
+{
+	struct sqlite_engine *e = engine;
+
+	if (e->read_only)
+		return -EROFS;
+	start_operation(e);
+	int r = errno_of(e, sqlite3_exec(e->db, "VACUUM", NULL, NULL, NULL));
+	if (r == 0)
+		r = errno_of(e, sqlite3_exec(e->db,
+					     "PRAGMA wal_checkpoint(TRUNCATE)",
+					     NULL, NULL, NULL));
+	end_operation(e);
+	return r;
+}
+
 static bool read_only(void *engine)
 {
 	return ((struct sqlite_engine *)engine)->read_only;
@@ -788,6 +863,9 @@ static const struct kv_engine_ops sqlite_ops = {
 	.sweep = sweep,
 	.meta_get = meta_get,
 	.meta_set = meta_set,
+	.meta_swap = meta_swap,
+	.secure_delete = secure_delete,
+	.compact = compact,
 	.read_only = read_only,
 	.close = engine_close,
 };

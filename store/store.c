@@ -5,14 +5,21 @@
  *
  * Everything a caller passes is validated here, so an engine only moves
  * bytes, and every engine refuses exactly what Deno refuses.
+ *
+ * On an encrypted store (kvfs-spec §8) this is also where values are
+ * opened after every read and sealed before every commit (sealer.c), so
+ * that nothing above the store sees an envelope.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "engine.h"
+#include <sodium.h>
+
+#include "kv_seal.h"
 #include "kv_store.h"
+#include "store_internal.h"
 
 #define DEFAULT_LIMIT KV_MAX_READ_ENTRIES
 
@@ -20,13 +27,12 @@
  * (about 8.21e15 ms from the epoch); this bound is safe for millennia. */
 #define MAX_EXPIRE_IN_MS 8200000000000000LL
 
-struct kv_store {
-	void *engine;
-	const struct kv_engine_ops *ops;
-	size_t max_value;
-};
+/* How often a commit on an encrypted store is tried again when another
+ * writer changed a sum's operand, or the keyring, in between. */
+#define SEALED_RACE_TRIES 32
+#define SEALED_STALE_TRIES 4
 
-static int64_t now_ms(void)
+int64_t store_now_ms(void)
 {
 	struct timespec ts;
 
@@ -53,6 +59,22 @@ void kv_entries_free(struct kv_entries *list)
 	*list = (struct kv_entries){0};
 }
 
+/*
+ * A file with a seal row is encrypted and needs the key; one without is
+ * plain, and a key given for it is refused, so that a secret meant to be
+ * sealed is never written in clear.
+ */
+static int open_sealer(struct kv_store *s, struct kv_seal_key *key)
+{
+	int r = sealer_unlock(s->engine, s->ops, key, &s->sealer);
+
+	if (r == -ENOENT)
+		return key ? -EMEDIUMTYPE : 0;
+	if (r == 0 && !s->ops->read_only(s->engine))
+		r = s->ops->secure_delete(s->engine);
+	return r;
+}
+
 int kv_store_open(const char *uri, const struct kv_store_options *opts,
 		  struct kv_store **out)
 {
@@ -67,11 +89,17 @@ int kv_store_open(const char *uri, const struct kv_store_options *opts,
 		return -ENOMEM;
 	s->max_value = opts->max_value_size ? opts->max_value_size
 					    : KV_MAX_VALUE;
-	int r = kv_sqlite_engine_open(uri, opts->read_only, opts->create,
+	int r = kv_sqlite_engine_open(uri, opts->read_only,
+				      opts->create && !opts->seal_key,
 				      opts->busy_budget_ms, &s->engine,
 				      &s->ops);
 	if (r < 0) {
 		free(s);
+		return r;
+	}
+	r = open_sealer(s, opts->seal_key);
+	if (r < 0) {
+		kv_store_close(s);
 		return r;
 	}
 	*out = s;
@@ -83,12 +111,21 @@ void kv_store_close(struct kv_store *s)
 	if (!s)
 		return;
 	s->ops->close(s->engine);
+	sealer_free(s->sealer);
 	free(s);
+}
+
+/* The bytes a value of len takes in the file. */
+static size_t stored_len(const struct kv_store *s, size_t len)
+{
+	return s->sealer ? len + KV_SEAL_OVERHEAD : len;
 }
 
 size_t kv_store_max_value(const struct kv_store *s)
 {
-	return s->max_value;
+	size_t extra = stored_len(s, 0);
+
+	return s->max_value > extra ? s->max_value - extra : 0;
 }
 
 bool kv_store_read_only(const struct kv_store *s)
@@ -144,7 +181,66 @@ static int snapshot_read(struct kv_store *s, struct kv_range *ranges,
 	}
 	if (total > KV_MAX_READ_ENTRIES)
 		return -E2BIG;
-	return s->ops->snapshot_read(s->engine, ranges, n, now_ms(), out);
+	int r = store_read_raw(s, ranges, n, out);
+	if (r == 0)
+		r = store_open_entries(s, out, n);
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			kv_entries_free(&out[i]);
+	}
+	return r;
+}
+
+int store_read_raw(struct kv_store *s, const struct kv_range *ranges,
+		   size_t n, struct kv_entries *out)
+{
+	return s->ops->snapshot_read(s->engine, ranges, n, store_now_ms(),
+				     out);
+}
+
+static bool names_unknown_generation(const struct kv_sealer *z,
+				     const struct kv_entries *lists, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < lists[i].n; j++) {
+			const struct kv_entry *e = &lists[i].v[j];
+			uint32_t gen;
+			if (e->encoding == KV_ENC_BYTES &&
+			    seal_generation(e->value, e->value_len, &gen) == 0 &&
+			    sealer_gen_index(z, gen) < 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+int store_open_entries(struct kv_store *s, struct kv_entries *lists,
+		       size_t n)
+{
+	struct kv_sealer *z = s->sealer;
+	int r = 0;
+
+	if (!z)
+		return 0;
+	pthread_mutex_lock(&z->lock);
+	bool stale = names_unknown_generation(z, lists, n);
+	pthread_mutex_unlock(&z->lock);
+	/* Another process may have started a new generation (rekey). */
+	if (stale && (r = sealer_reload(z, s->engine, s->ops)) < 0)
+		return r;
+	pthread_mutex_lock(&z->lock);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		for (size_t j = 0; j < lists[i].n && r == 0; j++) {
+			struct kv_entry *e = &lists[i].v[j];
+			r = sealer_open_entry(z, e);
+			if (r == -EIO || r == -ESTALE) {
+				sealer_fail_entry(z, e);
+				r = e->value ? 0 : -ENOMEM;
+			}
+		}
+	}
+	pthread_mutex_unlock(&z->lock);
+	return r;
 }
 
 int kv_store_read_range(struct kv_store *s, const struct kv_range *range,
@@ -193,6 +289,10 @@ int kv_store_get(struct kv_store *s, const uint8_t *key, size_t key_len,
 	bool found;
 	int r = kv_store_get_many(s, &key, &key_len, 1, out, &found);
 
+	if (r == 0 && found && out->error) {
+		r = out->error;
+		kv_entry_free(out);
+	}
 	return r < 0 ? r : found ? 0 : -ENOENT;
 }
 
@@ -451,9 +551,10 @@ int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
 	if (r == 0)
 		r = key_plus(prefix, prefix_len, 0xff, &end);
 	if (r == 0) {
+		/* Only keys matter here: values stay sealed. */
 		struct kv_range range = { start.data, start.len, end.data,
 					  end.len, 2, false };
-		r = kv_store_read_range(s, &range, &got);
+		r = store_read_raw(s, &range, 1, &got);
 	}
 	if (r == 0)
 		r = got.n ? child_of(&got, prefix_len, child, has_value,
@@ -512,7 +613,7 @@ static int check_mutation(const struct kv_store *s,
 	}
 	if (m->value_len && !m->value)
 		return -EINVAL;
-	if (m->value_len > s->max_value)
+	if (stored_len(s, m->value_len) > s->max_value)
 		return -EFBIG;
 	if (m->encoding == KV_ENC_U64 && m->value_len != 8)
 		return -EINVAL;
@@ -545,13 +646,318 @@ static int check_atomic(const struct kv_store *s, const struct kv_atomic *a)
 			return r;
 		total += m->key_len;
 		if (carries_value(m)) {
-			total += m->key_len + m->value_len;
+			total += m->key_len + stored_len(s, m->value_len);
 			keys += m->key_len;
 		}
 	}
 	if (total > KV_MAX_TOTAL_MUTATION_SIZE || keys > KV_MAX_TOTAL_KEY_SIZE)
 		return -E2BIG;
 	return 0;
+}
+
+/* ---- commits on an encrypted store ----------------------------------- */
+
+/*
+ * The atomic as it is written: the caller's checks and mutations, each
+ * sum/min/max turned into a SET of its result with a check of the row it
+ * was computed from, and every SET value sealed.
+ */
+struct sealed_plan {
+	struct kv_check *checks;
+	size_t n_checks;
+	struct kv_mutation *muts;
+	uint8_t (*results)[8]; /* KvU64 results, by mutation */
+	uint8_t **sealed;      /* envelopes, by mutation */
+	struct kv_entries operands;
+	struct kv_buf guard;
+};
+
+static void plan_free(struct sealed_plan *p, size_t n_mutations)
+{
+	for (size_t i = 0; p->sealed && i < n_mutations; i++)
+		free(p->sealed[i]);
+	free(p->sealed);
+	free(p->checks);
+	free(p->muts);
+	free(p->results);
+	kv_entries_free(&p->operands);
+	kv_buf_free(&p->guard);
+	*p = (struct sealed_plan){ 0 };
+}
+
+static bool is_u64_op(const struct kv_mutation *m)
+{
+	return m->type == KV_MUT_SUM || m->type == KV_MUT_MIN ||
+	       m->type == KV_MUT_MAX;
+}
+
+/* The last mutation before i on the same key, or -1. */
+static long earlier_on_key(const struct kv_atomic *a, size_t i)
+{
+	const struct kv_mutation *m = &a->mutations[i];
+
+	for (size_t j = i; j-- > 0;) {
+		const struct kv_mutation *o = &a->mutations[j];
+		if (o->key_len == m->key_len &&
+		    memcmp(o->key, m->key, m->key_len) == 0)
+			return (long)j;
+	}
+	return -1;
+}
+
+static uint64_t combine_u64(enum kv_mutation_type type, uint64_t cur,
+			    uint64_t operand)
+{
+	switch (type) {
+	case KV_MUT_MIN:
+		return cur < operand ? cur : operand;
+	case KV_MUT_MAX:
+		return cur > operand ? cur : operand;
+	default:
+		return cur + operand; /* wraps mod 2^64, as Deno's sum */
+	}
+}
+
+/*
+ * Read, in one snapshot, the rows of the sum/min/max mutations that no
+ * earlier mutation of the atomic writes; operands.v[k] (or none) is the
+ * row of the k-th such mutation.
+ */
+static int read_operands(struct kv_store *s, const struct kv_atomic *a,
+			 struct sealed_plan *p)
+{
+	struct kv_range *ranges = calloc(a->n_mutations, sizeof(*ranges));
+	struct kv_buf *ends = calloc(a->n_mutations, sizeof(*ends));
+	struct kv_entries *got = calloc(a->n_mutations, sizeof(*got));
+	size_t n = 0;
+	int r = ranges && ends && got ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < a->n_mutations && r == 0; i++) {
+		const struct kv_mutation *m = &a->mutations[i];
+		if (!is_u64_op(m) || earlier_on_key(a, i) >= 0)
+			continue;
+		r = key_plus(m->key, m->key_len, 0x00, &ends[n]);
+		ranges[n] = (struct kv_range){ m->key, m->key_len,
+					       ends[n].data, ends[n].len, 1,
+					       false };
+		n++;
+	}
+	if (r == 0 && n)
+		r = store_read_raw(s, ranges, n, got);
+	if (r == 0)
+		r = store_open_entries(s, got, n);
+	/* One entry (or an empty slot) per read mutation, in order. */
+	if (r == 0 && n) {
+		p->operands.v = calloc(n, sizeof(*p->operands.v));
+		r = p->operands.v ? 0 : -ENOMEM;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (r == 0 && got[k].n) {
+			p->operands.v[k] = got[k].v[0];
+			got[k].n = 0;
+		}
+		kv_entries_free(&got[k]);
+		kv_buf_free(&ends[k]);
+	}
+	if (r == 0)
+		p->operands.n = n;
+	free(ranges);
+	free(ends);
+	free(got);
+	return r;
+}
+
+/* What a mutation leaves at its key, as a later sum sees it. */
+struct row_state {
+	bool present;
+	enum kv_encoding encoding;
+	const uint8_t *value;
+	size_t value_len;
+};
+
+static struct row_state state_after(const struct kv_mutation *m)
+{
+	if (m->type == KV_MUT_DELETE)
+		return (struct row_state){ 0 };
+	return (struct row_state){ true, m->encoding, m->value, m->value_len };
+}
+
+/* Turn sum/min/max into SETs of their results, checking the rows read. */
+static int plan_u64(const struct kv_atomic *a, struct sealed_plan *p)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < a->n_mutations; i++) {
+		struct kv_mutation *m = &p->muts[i];
+		if (!is_u64_op(m))
+			continue;
+		long j = earlier_on_key(a, i);
+		struct row_state st;
+		if (j >= 0) {
+			st = state_after(&p->muts[j]);
+		} else {
+			const struct kv_entry *e = &p->operands.v[k++];
+			if (e->key && e->error)
+				return e->error;
+			st = e->key ? (struct row_state){ true, e->encoding,
+							  e->value,
+							  e->value_len }
+				    : (struct row_state){ 0 };
+			p->checks[p->n_checks++] = (struct kv_check){
+				m->key, m->key_len,
+				e->key ? e->versionstamp : NULL };
+		}
+		uint64_t operand, cur = 0;
+		if (kv_u64_decode(m->value, m->value_len, &operand) < 0)
+			return -EINVAL;
+		if (st.present && (st.encoding != KV_ENC_U64 ||
+				   kv_u64_decode(st.value, st.value_len,
+						 &cur) < 0))
+			return -EINVAL;
+		uint64_t result = st.present ? combine_u64(m->type, cur, operand)
+					     : operand;
+		kv_u64_encode(result, p->results[i]);
+		*m = (struct kv_mutation){ KV_MUT_SET, m->key, m->key_len,
+					   KV_ENC_U64, p->results[i], 8, -1 };
+	}
+	return 0;
+}
+
+/* Seal every SET under the current generation, and keep the seal row
+ * they were sealed for as the commit's guard. */
+static int plan_seal(struct kv_sealer *z, size_t n, struct sealed_plan *p)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&z->lock);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct kv_mutation *m = &p->muts[i];
+		if (m->type != KV_MUT_SET)
+			continue;
+		size_t len;
+		r = sealer_seal(z, m->key, m->key_len, m->encoding, m->value,
+				m->value_len, &p->sealed[i], &len);
+		m->encoding = KV_ENC_BYTES;
+		m->value = p->sealed[i];
+		m->value_len = len;
+	}
+	if (r == 0)
+		r = kv_buf_append(&p->guard, z->row_bytes.data,
+				  z->row_bytes.len);
+	pthread_mutex_unlock(&z->lock);
+	return r;
+}
+
+static int plan_sealed(struct kv_store *s, const struct kv_atomic *a,
+		       struct sealed_plan *p)
+{
+	size_t n = a->n_mutations;
+
+	p->checks = calloc(a->n_checks + n + 1, sizeof(*p->checks));
+	p->muts = calloc(n + 1, sizeof(*p->muts));
+	p->results = calloc(n + 1, sizeof(*p->results));
+	p->sealed = calloc(n + 1, sizeof(*p->sealed));
+	if (!p->checks || !p->muts || !p->results || !p->sealed)
+		return -ENOMEM;
+	if (a->n_checks)
+		memcpy(p->checks, a->checks, a->n_checks * sizeof(*p->checks));
+	p->n_checks = a->n_checks;
+	if (n)
+		memcpy(p->muts, a->mutations, n * sizeof(*p->muts));
+	int r = read_operands(s, a, p);
+	if (r == 0)
+		r = plan_u64(a, p);
+	if (r == 0)
+		r = plan_seal(s->sealer, n, p);
+	return r;
+}
+
+/* Whether the caller's own checks still hold: a cancelled emulated sum
+ * is the caller's failure only if one of them does not. */
+static int caller_checks_hold(struct kv_store *s, const struct kv_atomic *a)
+{
+	struct kv_range ranges[KV_MAX_CHECKS];
+	struct kv_buf ends[KV_MAX_CHECKS] = { 0 };
+	struct kv_entries got[KV_MAX_CHECKS] = { 0 };
+	size_t n = a->n_checks;
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct kv_check *c = &a->checks[i];
+		r = key_plus(c->key, c->key_len, 0x00, &ends[i]);
+		ranges[i] = (struct kv_range){ c->key, c->key_len,
+					       ends[i].data, ends[i].len, 1,
+					       false };
+	}
+	if (r == 0 && n)
+		r = store_read_raw(s, ranges, n, got);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *vs = a->checks[i].versionstamp;
+		bool present = got[i].n > 0;
+		if (r == 0 && (present != (vs != NULL) ||
+			       (vs && memcmp(vs, got[i].v[0].versionstamp,
+					     KV_VERSIONSTAMP_LEN))))
+			r = -ECANCELED;
+		kv_entries_free(&got[i]);
+		kv_buf_free(&ends[i]);
+	}
+	return r;
+}
+
+static int commit_sealed_once(struct kv_store *s, const struct kv_atomic *a,
+			      uint8_t versionstamp[KV_VERSIONSTAMP_LEN])
+{
+	struct sealed_plan p = { 0 };
+	int r = plan_sealed(s, a, &p);
+
+	if (r == 0) {
+		struct kv_atomic sealed = { p.checks, p.n_checks, p.muts,
+					    a->n_mutations };
+		struct kv_meta_guard g = { SEAL_ROW_NAME, p.guard.data,
+					   p.guard.len };
+		r = s->ops->atomic_write(s->engine, &sealed, store_now_ms(), &g,
+					 versionstamp);
+	}
+	plan_free(&p, a->n_mutations);
+	return r;
+}
+
+static bool has_u64_op(const struct kv_atomic *a)
+{
+	for (size_t i = 0; i < a->n_mutations; i++)
+		if (is_u64_op(&a->mutations[i]))
+			return true;
+	return false;
+}
+
+static int commit_sealed(struct kv_store *s, const struct kv_atomic *a,
+			 uint8_t versionstamp[KV_VERSIONSTAMP_LEN])
+{
+	unsigned stale = 0, raced = 0;
+
+	for (;;) {
+		int r = commit_sealed_once(s, a, versionstamp);
+		if (r == -ESTALE) {
+			/* The keyring changed (rekey): seal again under it. */
+			if (stale++ == SEALED_STALE_TRIES)
+				return -EAGAIN;
+			r = sealer_reload(s->sealer, s->engine, s->ops);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (r != -ECANCELED || !has_u64_op(a))
+			return r;
+		r = caller_checks_hold(s, a);
+		if (r < 0)
+			return r;
+		if (raced++ == SEALED_RACE_TRIES)
+			return -EAGAIN;
+		struct timespec pause = { 0, (long)(1 + randombytes_uniform(
+							   raced * 2)) *
+						     1000000L };
+		nanosleep(&pause, NULL);
+	}
 }
 
 int kv_store_commit(struct kv_store *s, const struct kv_atomic *a,
@@ -562,8 +968,10 @@ int kv_store_commit(struct kv_store *s, const struct kv_atomic *a,
 	if (kv_store_read_only(s))
 		return -EROFS;
 	int r = check_atomic(s, a);
-	if (r == 0)
-		r = s->ops->atomic_write(s->engine, a, now_ms(), vs);
+	if (r == 0 && s->sealer)
+		r = commit_sealed(s, a, vs);
+	else if (r == 0)
+		r = s->ops->atomic_write(s->engine, a, store_now_ms(), NULL, vs);
 	if (r == 0 && versionstamp)
 		memcpy(versionstamp, vs, sizeof(vs));
 	return r;
@@ -575,7 +983,7 @@ int kv_store_sweep(struct kv_store *s, size_t *deleted)
 		*deleted = 0;
 	if (kv_store_read_only(s))
 		return -EROFS;
-	return s->ops->sweep(s->engine, now_ms(), deleted);
+	return s->ops->sweep(s->engine, store_now_ms(), deleted);
 }
 
 /* ---- kvfs's metadata -------------------------------------------------- */
@@ -593,6 +1001,8 @@ int kv_store_meta_set(struct kv_store *s, const char *name,
 {
 	if (!name || !*name)
 		return -EINVAL;
+	if (strcmp(name, SEAL_ROW_NAME) == 0)
+		return -EPERM;
 	if (kv_store_read_only(s))
 		return -EROFS;
 	return s->ops->meta_set(s->engine, name, value, len);
