@@ -1,0 +1,271 @@
+/*
+ * bench_store.c — the C side of the store comparison: the same workload as
+ * deno_store.ts, through the store API, on a new store file:
+ *
+ *   bench_store DB N_SET N_ATOMIC
+ *
+ *   set     N_SET values, one commit each (V8-encoding the value each time)
+ *   get     each of them, in a scrambled order, decoding the value
+ *   list    all of them under their prefix, 1000 per read, decoding each
+ *   atomic  N_ATOMIC commits of a versionstamp check and a set of one key
+ *
+ * Prints one JSON line: nanoseconds per operation of each phase, and the
+ * store connection's synchronous and journal_mode settings, read on the
+ * connection the store opened (caught with sqlite3_auto_extension), so the
+ * durability compared with Deno is the one actually in force.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "kv_key.h"
+#include "kv_store.h"
+#include "kv_value.h"
+
+struct workload {
+	struct kv_store *store;
+	unsigned long n;
+	struct kv_buf *keys;
+	struct kv_value **values;
+	struct kv_arena *arena;
+	uint8_t (*stamps)[KV_VERSIONSTAMP_LEN];
+};
+
+static sqlite3 *store_db;
+
+static int catch_connection(sqlite3 *db, const char **err,
+			    const struct sqlite3_api_routines *api)
+{
+	(void)err;
+	(void)api;
+	store_db = db;
+	return SQLITE_OK;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The value of item i: the object deno_store.ts builds for it. */
+static int item_value(unsigned long i, struct kv_arena *arena,
+		      struct kv_value **out)
+{
+	char json[256];
+	int n = snprintf(json, sizeof(json),
+			 "{\"id\":%lu,\"name\":\"item %lu\",\"tags\":[\"a\","
+			 "\"b\"],\"price\":%lu.5,\"active\":%s}",
+			 i, i, i % 1000, i % 2 ? "true" : "false");
+
+	return kv_json_parse(json, (size_t)n, arena, out);
+}
+
+static int item_key(unsigned long i, struct kv_buf *out)
+{
+	struct kv_part parts[] = {
+		{ .type = KV_PART_STRING, .data = (const uint8_t *)"bench",
+		  .len = 5 },
+		{ .type = KV_PART_STRING, .data = (const uint8_t *)"item",
+		  .len = 4 },
+		{ .type = KV_PART_NUMBER, .num = (double)i },
+	};
+	return kv_key_encode(parts, 3, out);
+}
+
+static int prepare(struct workload *w)
+{
+	w->keys = calloc(w->n, sizeof(*w->keys));
+	w->values = calloc(w->n, sizeof(*w->values));
+	w->stamps = calloc(w->n, sizeof(*w->stamps));
+	w->arena = kv_arena_new();
+	if (!w->keys || !w->values || !w->stamps || !w->arena)
+		return -ENOMEM;
+	int r = 0;
+	for (unsigned long i = 0; i < w->n && r == 0; i++) {
+		r = item_key(i, &w->keys[i]);
+		if (r == 0)
+			r = item_value(i, w->arena, &w->values[i]);
+	}
+	return r;
+}
+
+static int set_one(struct workload *w, unsigned long i, bool check)
+{
+	struct kv_buf enc = {0};
+	int r = kv_v8_encode(w->values[i], &enc);
+	struct kv_check c = { .key = w->keys[i].data,
+			      .key_len = w->keys[i].len,
+			      .versionstamp = w->stamps[i] };
+	struct kv_mutation m = { .type = KV_MUT_SET,
+				 .key = w->keys[i].data,
+				 .key_len = w->keys[i].len,
+				 .encoding = KV_ENC_V8,
+				 .value = enc.data,
+				 .value_len = enc.len,
+				 .expire_in_ms = -1 };
+	struct kv_atomic a = { .checks = &c, .n_checks = check ? 1 : 0,
+			       .mutations = &m, .n_mutations = 1 };
+
+	if (r == 0)
+		r = kv_store_commit(w->store, &a, w->stamps[i]);
+	kv_buf_free(&enc);
+	return r;
+}
+
+static int decode_value(const struct kv_entry *e)
+{
+	struct kv_arena *arena = kv_arena_new();
+	struct kv_value *v;
+	int r = arena ? kv_v8_decode(e->value, e->value_len, arena, &v, NULL)
+		      : -ENOMEM;
+
+	kv_arena_free(arena);
+	return r;
+}
+
+/* A fixed odd multiplier scrambles the order of the gets. */
+static int get_one(struct workload *w, unsigned long k)
+{
+	unsigned long i = (unsigned long)((k * 7919ull) % w->n);
+	struct kv_entry e;
+	int r = kv_store_get(w->store, w->keys[i].data, w->keys[i].len, &e);
+
+	if (r == 0) {
+		r = decode_value(&e);
+		kv_entry_free(&e);
+	}
+	return r;
+}
+
+static int list_all(struct workload *w, unsigned long *seen)
+{
+	struct kv_buf prefix = {0}, cursor = {0};
+	struct kv_part parts[] = {
+		{ .type = KV_PART_STRING, .data = (const uint8_t *)"bench",
+		  .len = 5 },
+		{ .type = KV_PART_STRING, .data = (const uint8_t *)"item",
+		  .len = 4 },
+	};
+	int r = kv_key_encode(parts, 2, &prefix);
+
+	*seen = 0;
+	do {
+		struct kv_list sel = { .prefix = prefix.data,
+				       .prefix_len = prefix.len,
+				       .limit = KV_MAX_READ_ENTRIES,
+				       .cursor = (const char *)cursor.data };
+		struct kv_entries got = {0};
+		if (r == 0)
+			r = kv_store_list(w->store, &sel, &got, &cursor);
+		for (size_t i = 0; i < got.n && r == 0; i++)
+			r = decode_value(&got.v[i]);
+		*seen += got.n;
+		kv_entries_free(&got);
+	} while (r == 0 && cursor.len);
+	kv_buf_free(&prefix);
+	kv_buf_free(&cursor);
+	return r;
+}
+
+static int pragma_text(const char *sql, char *out, size_t size)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(store_db, sql, -1, &st, NULL);
+
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out, size, "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+	else
+		snprintf(out, size, "?");
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static double per_op(uint64_t ns, unsigned long n)
+{
+	return n ? (double)ns / (double)n : 0;
+}
+
+static int run(struct workload *w, unsigned long n_atomic)
+{
+	uint64_t t[5];
+	unsigned long seen = 0;
+	int r = 0;
+
+	t[0] = now_ns();
+	for (unsigned long i = 0; i < w->n && r == 0; i++)
+		r = set_one(w, i, false);
+	t[1] = now_ns();
+	for (unsigned long k = 0; k < w->n && r == 0; k++)
+		r = get_one(w, k);
+	t[2] = now_ns();
+	if (r == 0)
+		r = list_all(w, &seen);
+	t[3] = now_ns();
+	for (unsigned long i = 0; i < n_atomic && r == 0; i++)
+		r = set_one(w, i % w->n, true);
+	t[4] = now_ns();
+	if (r < 0)
+		return r;
+	if (seen != w->n)
+		return -EIO;
+	char sync[32], journal[32];
+	pragma_text("PRAGMA synchronous", sync, sizeof(sync));
+	pragma_text("PRAGMA journal_mode", journal, sizeof(journal));
+	printf("{\"set_ns\":%.1f,\"get_ns\":%.1f,\"list_ns\":%.1f,"
+	       "\"atomic_ns\":%.1f,\"n\":%lu,\"n_atomic\":%lu,"
+	       "\"synchronous\":\"%s\",\"journal_mode\":\"%s\"}\n",
+	       per_op(t[1] - t[0], w->n), per_op(t[2] - t[1], w->n),
+	       per_op(t[3] - t[2], w->n), per_op(t[4] - t[3], n_atomic),
+	       w->n, n_atomic, sync, journal);
+	return 0;
+}
+
+static void workload_free(struct workload *w)
+{
+	for (unsigned long i = 0; w->keys && i < w->n; i++)
+		kv_buf_free(&w->keys[i]);
+	free(w->keys);
+	free(w->values);
+	free(w->stamps);
+	kv_arena_free(w->arena);
+	kv_store_close(w->store);
+}
+
+int main(int argc, char **argv)
+{
+	struct workload w = {0};
+	char *end1, *end2;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: bench_store DB N_SET N_ATOMIC\n");
+		return 2;
+	}
+	w.n = strtoul(argv[2], &end1, 10);
+	unsigned long n_atomic = strtoul(argv[3], &end2, 10);
+	if (*end1 || *end2 || w.n == 0) {
+		fprintf(stderr, "bench_store: bad counts\n");
+		return 2;
+	}
+	sqlite3_auto_extension((void (*)(void))catch_connection);
+	struct kv_store_options o = { .create = true };
+	int r = kv_store_open(argv[1], &o, &w.store);
+	if (r == 0 && !store_db)
+		r = -EIO;
+	if (r == 0)
+		r = prepare(&w);
+	if (r == 0)
+		r = run(&w, n_atomic);
+	if (r < 0)
+		fprintf(stderr, "bench_store: %s: %s\n", argv[1], strerror(-r));
+	workload_free(&w);
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""report.py — turn the raw lines of scripts/bench into its report.
+
+    report.py RESULTS.ndjson OUT.json OUT.png
+
+Prints the table of ratios and the scale table on stdout, writes the same
+figures to OUT.json and the plot of cost against store size to OUT.png.
+A ratio is the anchor's time divided by kvfs's time, taken per run (both
+sides of a run ran back to back) and then the median over the runs: above
+1 kvfs is faster. Costs are medians too.
+"""
+import json
+import math
+import statistics
+import subprocess
+import sys
+
+results_path, json_path, png_path = sys.argv[1:4]
+rows = [json.loads(line) for line in open(results_path) if line.strip()]
+meta = {}
+for r in rows:
+    if r["cmp"] == "meta":
+        meta.update({k: v for k, v in r.items() if k != "cmp"})
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def paired_ratios(kvfs, anchor):
+    """anchor/kvfs per run, for the runs both sides finished."""
+    return [anchor[run] / kvfs[run] for run in sorted(kvfs)
+            if run in anchor and kvfs[run] > 0]
+
+
+# ---- 1. through the mount ---------------------------------------------------
+
+FS_OPS = [("create", "create+write a file", True),
+          ("read", "open+read a file", True),
+          ("stat", "stat a file", False),
+          ("list", "list the directory (per entry)", False)]
+
+
+def fs_summary():
+    out = {}
+    for op, _, _ in FS_OPS:
+        per = {"kvfs": {}, "passthrough": {}}
+        for r in rows:
+            if r["cmp"] == "fs" and r["op"] == op:
+                per[r["side"]][r["run"]] = r["ns"] / r["n"]
+        ratios = paired_ratios(per["kvfs"], per["passthrough"])
+        out[op] = {
+            "kvfs_us": median(list(per["kvfs"].values())) / 1e3,
+            "passthrough_us": median(list(per["passthrough"].values())) / 1e3,
+            "ratio": median(ratios),
+            "ratios": ratios,
+        }
+    return out
+
+
+# ---- 2. the store against Deno ------------------------------------------
+
+STORE_OPS = [("set", "set (one commit)"), ("get", "get"),
+             ("list", "list (per entry)"), ("atomic", "atomic check+set")]
+
+
+def store_summary():
+    out = {}
+    media = sorted({r["medium"] for r in rows if r["cmp"] == "store"})
+    for medium in media:
+        mine = [r for r in rows if r["cmp"] == "store" and r["medium"] == medium]
+        out[medium] = {}
+        for op, _ in STORE_OPS:
+            per = {"kvfs": {}, "deno": {}}
+            for r in mine:
+                per[r["side"]][r["run"]] = r[op + "_ns"]
+            ratios = paired_ratios(per["kvfs"], per["deno"])
+            out[medium][op] = {
+                "kvfs_us": median(list(per["kvfs"].values())) / 1e3,
+                "deno_us": median(list(per["deno"].values())) / 1e3,
+                "ratio": median(ratios),
+                "ratios": ratios,
+            }
+        sync = {r.get("synchronous") for r in mine if r["side"] == "kvfs"}
+        journal = {r.get("journal_mode") for r in mine if r["side"] == "kvfs"}
+        out[medium]["kvfs_synchronous"] = ",".join(sorted(sync))
+        out[medium]["kvfs_journal_mode"] = ",".join(sorted(journal))
+        out[medium]["n"] = mine[0]["n"]
+        out[medium]["n_atomic"] = mine[0]["n_atomic"]
+    return out
+
+
+# ---- 3. scale ---------------------------------------------------------------
+
+SCALE_OPS = [("ls", "ls a 10-entry directory"), ("statkey", "stat one key"),
+             ("find", "find over one tenant")]
+
+
+def scale_summary():
+    sizes = sorted({r["size"] for r in rows if r["cmp"] == "scale"})
+    out = {"sizes": [], "ops": {}}
+    for size in sizes:
+        mine = [r for r in rows if r["cmp"] == "scale" and r["size"] == size]
+        gen = next(r for r in mine if r["op"] == "generate")
+        rss = next(r for r in mine if r["op"] == "rss")
+        entry = {"requested": size, "keys": gen["keys"], "users": gen["users"],
+                 "tenants": gen["tenants"], "generate_s": gen["seconds"],
+                 "rss_mib": rss["kib"] / 1024}
+        for op, _ in SCALE_OPS:
+            r = next(r for r in mine if r["op"] == op)
+            entry[op + "_ms"] = median(r["samples_ns"]) / 1e6
+            entry[op + "_samples"] = len(r["samples_ns"])
+            entry[op + "_entries"] = r["entries"]
+        out["sizes"].append(entry)
+    if len(out["sizes"]) >= 2:
+        first, last = out["sizes"][0], out["sizes"][-1]
+        span = math.log(last["keys"] / first["keys"])
+        for op in [op for op, _ in SCALE_OPS] + ["rss"]:
+            field = "rss_mib" if op == "rss" else op + "_ms"
+            factor = last[field] / first[field]
+            out["ops"][op] = {
+                "factor": factor,
+                # cost ~ keys^exponent: 0 flat or logarithmic, 1 linear
+                "exponent": math.log(factor) / span,
+                "from_keys": first["keys"], "to_keys": last["keys"],
+            }
+    return out
+
+
+# ---- targets ---------------------------------------------------------------
+
+def targets(fs, store, scale):
+    out = []
+
+    def add(name, value, text, met):
+        out.append({"measurement": name, "value": value, "target": text,
+                    "met": met})
+
+    for op in ("create", "read"):
+        v = fs[op]["ratio"]
+        add(f"mount {op} (1)", v, ">= 1.0x passthrough_ll", v >= 1.0)
+    for medium in sorted(store):
+        s = store[medium]
+        add(f"store get, {medium} (2)", s["get"]["ratio"], ">= 10x Deno",
+            s["get"]["ratio"] >= 10)
+        add(f"store list, {medium} (2)", s["list"]["ratio"], ">= 3x Deno",
+            s["list"]["ratio"] >= 3)
+        for op in ("set", "atomic"):
+            add(f"store {op}, {medium} (2)", s[op]["ratio"], ">= 1.0x Deno",
+                s[op]["ratio"] >= 1.0)
+    big = [e for e in scale["sizes"] if e["keys"] >= 900000]
+    if big:
+        e = big[-1]
+        add("ls 10 entries at 10^6 (3)", e["ls_ms"], "< 10 ms", e["ls_ms"] < 10)
+        add("stat one key at 10^6 (3)", e["statkey_ms"], "< 1 ms",
+            e["statkey_ms"] < 1)
+        add("daemon RSS at 10^6 (3)", e["rss_mib"], "< 64 MiB",
+            e["rss_mib"] < 64)
+    else:
+        for name in ("ls 10 entries at 10^6 (3)", "stat one key at 10^6 (3)",
+                     "daemon RSS at 10^6 (3)"):
+            add(name, None, "not measured (no 10^6 store in this run)", None)
+    if scale["ops"]:
+        worst = max(scale["ops"][op]["factor"] for op in ("ls", "statkey", "find"))
+        span = scale["ops"]["ls"]["to_keys"] / scale["ops"]["ls"]["from_keys"]
+        # log(10^6)/log(10^4) = 1.5; twice that leaves room for noise, and
+        # linear growth would be the 100-fold span itself.
+        add(f"growth over {span:.0f}x keys (3)", worst,
+            "logarithmic: <= 3x", worst <= 3)
+    else:
+        add("growth 10^4 -> 10^6 (3)", None, "not measured (one size)", None)
+    add("sealing overhead (4)", None, "not measured (no sealed store yet)",
+        None)
+    return out
+
+
+# ---- printing ------------------------------------------------------------
+
+def fmt_us(us):
+    if us is None:
+        return "-"
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"
+
+
+def fmt_ratio(x):
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def print_report(fs, store, scale, tgts, sealed):
+    print(f"kvfs bench ({'quick' if meta.get('quick') else 'full'}: "
+          f"{meta.get('runs')} runs, {meta.get('cpus')} CPUs, load "
+          f"{meta.get('load_before')} -> {meta.get('load_after')}, "
+          f"{meta.get('seconds')} s)")
+    print("ratio = anchor's time / kvfs's time, median of per-run ratios; "
+          "above 1.00x kvfs is faster\n")
+    print(f"{'1. mount (' + str(meta.get('files')) + ' files)':40} "
+          f"{'kvfs':>10} {'passthru_ll':>12} {'ratio':>8}")
+    for op, label, _ in FS_OPS:
+        f = fs[op]
+        print(f"  {label:38} {fmt_us(f['kvfs_us']):>10} "
+              f"{fmt_us(f['passthrough_us']):>12} {fmt_ratio(f['ratio']):>8}")
+    for medium, s in sorted(store.items()):
+        print(f"\n{'2. store vs Deno, ' + medium + ' (' + str(s['n']) + ' keys)':40} "
+              f"{'kvfs':>10} {'Deno':>12} {'ratio':>8}")
+        for op, label in STORE_OPS:
+            f = s[op]
+            print(f"  {label:38} {fmt_us(f['kvfs_us']):>10} "
+                  f"{fmt_us(f['deno_us']):>12} {fmt_ratio(f['ratio']):>8}")
+        print(f"  (kvfs connection: synchronous={s['kvfs_synchronous']}, "
+              f"journal_mode={s['kvfs_journal_mode']}; Deno: synchronous=2 "
+              f"FULL, WAL)")
+    sizes = scale["sizes"]
+    print(f"\n{'3. scale (median)':32}" +
+          "".join(f"{e['keys']:>12}" for e in sizes) +
+          ("   growth" if scale["ops"] else ""))
+    for op, label in SCALE_OPS + [("rss", "daemon peak RSS")]:
+        line = f"  {label:30}"
+        for e in sizes:
+            line += (f"{e['rss_mib']:>8.1f} MiB" if op == "rss"
+                     else f"{fmt_us(e[op + '_ms'] * 1000):>12}")
+        if op in scale["ops"]:
+            g = scale["ops"][op]
+            line += f"   {g['factor']:.2f}x (keys^{g['exponent']:.2f})"
+        print(line)
+    if sizes:
+        print(f"  {'(find walks, entries)':30}" +
+              "".join(f"{e['find_entries']:>12}" for e in sizes))
+        print(f"  {'(generate the store)':30}" +
+              "".join(f"{e['generate_s']:>10.1f} s" for e in sizes))
+    print(f"\n4. sealed vs plain: {sealed}")
+    print(f"\n{'target':34} {'measured':>10}  {'wanted':28} verdict")
+    for t in tgts:
+        v = t["value"]
+        shown = ("-" if v is None else
+                 f"{v:.2f} MiB" if "RSS" in t["measurement"] else
+                 f"{v:.2f} ms" if "(3)" in t["measurement"] and "growth" not in t["measurement"] else
+                 f"{v:.2f}x")
+        verdict = {True: "met", False: "MISSED", None: "-"}[t["met"]]
+        print(f"{t['measurement']:34} {shown:>10}  {t['target']:28} {verdict}")
+
+
+# ---- the plot ---------------------------------------------------------------
+
+def plot(scale):
+    sizes = scale["sizes"]
+    data = "\n".join(f"{e['keys']} {e['ls_ms']} {e['statkey_ms']} "
+                     f"{e['find_ms']} {e['rss_mib']}" for e in sizes)
+    script = f"""
+set terminal pngcairo size 900,560 font ",11"
+set output "{png_path}"
+set title "kvfs: cost against store size (medians, {meta.get('cpus')} CPUs, shared machine)"
+set logscale x 10
+set logscale y 10
+set xrange [{sizes[0]['keys'] / 2}:{sizes[-1]['keys'] * 2}]
+set format x "10^{%T}"
+set xlabel "keys in the store"
+set ylabel "time per operation (ms)"
+set y2label "daemon peak RSS (MiB)"
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+set grid
+set key below
+$d << EOD
+{data}
+EOD
+plot $d using 1:2 with linespoints lw 2 pt 7 title "ls of a 10-entry directory", \\
+     $d using 1:3 with linespoints lw 2 pt 5 title "stat of one key", \\
+     $d using 1:4 with linespoints lw 2 pt 9 title "find over one tenant", \\
+     $d using 1:5 axes x1y2 with linespoints lw 2 dt 2 pt 4 title "daemon peak RSS (right axis)"
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        script = script.replace("pngcairo size 900,560 font \",11\"",
+                                "png size 900,560")
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+fs = fs_summary()
+store = store_summary()
+scale = scale_summary()
+sealed = next((r["status"] for r in rows if r["cmp"] == "sealed"), "not run")
+tgts = targets(fs, store, scale)
+print_report(fs, store, scale, tgts, sealed)
+with open(json_path, "w") as f:
+    json.dump({"meta": meta, "mount": fs, "store": store, "scale": scale,
+               "sealed": sealed, "targets": tgts}, f, indent=1)
+    f.write("\n")
+if scale["sizes"]:
+    plot(scale)
+print(f"\nwrote {json_path} and {png_path}")
