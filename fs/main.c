@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{"import", cmd_import, "read entries from kv-utils NDJSON"},
 	{"watch", cmd_watch, "print changes to keys, by any process"},
 	{"check", cmd_check, "report entries that do not decode"},
+	{"copy", cmd_copy, "copy a whole store into another"},
 };
 
 static void usage(FILE *to)

@@ -87,4 +87,14 @@ int kv_sqlite_engine_open(const char *path, bool read_only, bool create,
 			  unsigned busy_budget_ms, void **engine,
 			  const struct kv_engine_ops **ops);
 
+/*
+ * Whether uri names a store on etcd: etcd://HOST:PORT[,...]/PREFIX[?...]
+ * (docs/etcd.md). Open the etcd engine on it: the store under PREFIX,
+ * created when create and missing (else -ENOENT); -EINVAL for a malformed
+ * URI; a store of a later layout opens read-only.
+ */
+bool kv_etcd_uri(const char *uri);
+int kv_etcd_engine_open(const char *uri, bool read_only, bool create,
+			void **engine, const struct kv_engine_ops **ops);
+
 #endif

@@ -89,7 +89,11 @@ int kv_store_open(const char *uri, const struct kv_store_options *opts,
 		return -ENOMEM;
 	s->max_value = opts->max_value_size ? opts->max_value_size
 					    : KV_MAX_VALUE;
-	int r = kv_sqlite_engine_open(uri, opts->read_only,
+	int r = kv_etcd_uri(uri)
+		? kv_etcd_engine_open(uri, opts->read_only,
+				      opts->create && !opts->seal_key,
+				      &s->engine, &s->ops)
+		: kv_sqlite_engine_open(uri, opts->read_only,
 				      opts->create && !opts->seal_key,
 				      opts->busy_budget_ms, &s->engine,
 				      &s->ops);
