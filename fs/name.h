@@ -42,7 +42,8 @@ int kvfs_name_parse(const char *name, size_t len, struct kv_part *part,
  * fits in KVFS_NAME_MAX bytes, else a shortened form in the '@' namespace,
  * "@~" + a readable head of the full name + "~" + a hash of the encoded
  * part, that is the same on every mount and every machine. Appends to out
- * and NUL-terminates. Returns 0 or -ENOMEM.
+ * and NUL-terminates (the NUL is not counted in out->len, here and in the
+ * path and JavaScript writers below). Returns 0 or -ENOMEM.
  */
 int kvfs_name_display(const struct kv_part *part, struct kv_buf *out);
 
@@ -66,7 +67,9 @@ int kvfs_key_to_path(const unsigned char *key, size_t len, struct kv_buf *out);
 /*
  * Append the key as JavaScript source, ready to paste (the xattr
  * user.kv.key): ["users", 42, 10n, true, new Uint8Array([1, 2])], with
- * strings as JSON string literals, -0 as -0, NaN, Infinity. NUL-terminated.
+ * strings as JSON.stringify writes them (a byte that is not UTF-8 as the lone
+ * surrogate \udcXX), -0 as -0, NaN, Infinity, and any other NaN as the
+ * Float64Array expression of its bits (docs/names.md). NUL-terminated.
  * Returns 0, -EINVAL or -ENOMEM.
  */
 int kvfs_key_to_js(const unsigned char *key, size_t len, struct kv_buf *out);
