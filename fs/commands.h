@@ -19,5 +19,6 @@ int cmd_import(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
+int cmd_pointers(int argc, char **argv);
 
 #endif

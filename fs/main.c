@@ -28,6 +28,7 @@ static const struct command commands[] = {
 	{"watch", cmd_watch, "print changes to keys, by any process"},
 	{"check", cmd_check, "report entries that do not decode"},
 	{"copy", cmd_copy, "copy a whole store into another"},
+	{"pointers", cmd_pointers, "manage the rules of pointer lists"},
 };
 
 static void usage(FILE *to)
