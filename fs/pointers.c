@@ -863,23 +863,62 @@ int kvfs_ptr_list_build(const uint8_t *list_key, size_t key_len,
 	return r;
 }
 
+/*
+ * Whether V8 bytes may hold an array: after the header (FF, version) and
+ * any padding, the dense-array tag. Spares decoding every value of a mount
+ * to find the lists that need no rule.
+ */
+static bool may_be_array(const uint8_t *data, size_t len)
+{
+	size_t i = 2;
+	if (len < 3 || data[0] != 0xff)
+		return false;
+	while (i < len && data[i] == 0x00)
+		i++;
+	return i < len && data[i] == 'A';
+}
+
+/* Decode a stored value that may be a list; -ENOTDIR when it is not V8. */
+static int decode_stored(enum kv_encoding enc, const uint8_t *data,
+			 size_t len, struct kv_arena **a, struct kv_value **v)
+{
+	int r = enc == KV_ENC_V8 ? 0 : -ENOTDIR;
+	*a = NULL;
+	if (r == 0 && !(*a = kv_arena_new()))
+		r = -ENOMEM;
+	if (r == 0)
+		r = kv_v8_decode(data, len, *a, v, NULL);
+	return r == -EINVAL || r == -ENOTSUP ? -ENOTDIR : r;
+}
+
 int kvfs_ptr_list_from_value(const uint8_t *list_key, size_t key_len,
 			     enum kv_encoding enc, const uint8_t *data,
 			     size_t len, const struct kvfs_ptr_rule *rule,
 			     struct kvfs_ptr_list *out)
 {
-	struct kv_arena *a = kv_arena_new();
+	struct kv_arena *a;
 	struct kv_value *v;
-	int r = a ? 0 : -ENOMEM;
+	int r;
 	*out = (struct kvfs_ptr_list){0};
-	if (r == 0 && enc != KV_ENC_V8)
-		r = -ENOTDIR;
-	if (r == 0)
-		r = kv_v8_decode(data, len, a, &v, NULL);
-	if (r == -EINVAL || r == -ENOTSUP)
-		r = -ENOTDIR;
+	if (!rule && !may_be_array(data, len))
+		return -ENOTDIR;
+	r = decode_stored(enc, data, len, &a, &v);
 	if (r == 0)
 		r = kvfs_ptr_list_build(list_key, key_len, v, rule, out);
+	kv_arena_free(a);
+	return r;
+}
+
+int kvfs_ptr_empty_array(enum kv_encoding enc, const uint8_t *data,
+			 size_t len)
+{
+	struct kv_arena *a;
+	struct kv_value *v;
+	int r = decode_stored(enc, data, len, &a, &v);
+	if (r == 0 && v->type != KV_ARRAY)
+		r = -ENOTDIR;
+	if (r == 0 && (v->n_items > 0 || v->n_props > 0))
+		r = -ENOTEMPTY;
 	kv_arena_free(a);
 	return r;
 }

@@ -167,6 +167,15 @@ int kvfs_ptr_list_from_value(const uint8_t *list_key, size_t key_len,
 			     size_t len, const struct kvfs_ptr_rule *rule,
 			     struct kvfs_ptr_list *out);
 
+/*
+ * Whether a stored value is an empty array and nothing else, as a list
+ * must be for rmdir to delete it: 0, -ENOTEMPTY for an array that holds
+ * elements or other properties, -ENOTDIR for any other value (or one that
+ * does not decode), or -ENOMEM.
+ */
+int kvfs_ptr_empty_array(enum kv_encoding enc, const uint8_t *data,
+			 size_t len);
+
 /* The entry whose link is named name (len bytes), or NULL. O(log n). */
 const struct kvfs_ptr_entry *kvfs_ptr_list_find(const struct kvfs_ptr_list *l,
 						const char *name, size_t len);

@@ -634,6 +634,52 @@ START_TEST(stored_values_other_than_v8_are_not_lists)
 }
 END_TEST
 
+START_TEST(values_deno_writes_are_lists_without_a_rule)
+{
+	/* [["post","p1"]] exactly as the real Deno wrote it (format 16). */
+	static const uint8_t deno[] = {0xff, 0x10, 0x41, 0x01, 0x41, 0x02,
+				       0x22, 0x04, 'p',	 'o',  's',  't',
+				       0x22, 0x02, 'p',	 '1',  0x24, 0x00,
+				       0x02, 0x24, 0x00, 0x01};
+	struct kv_buf key = key_of("l");
+	struct kvfs_ptr_list l;
+	ck_assert_int_eq(kvfs_ptr_list_from_value(key.data, key.len,
+						  KV_ENC_V8, deno,
+						  sizeof(deno), NULL, &l), 0);
+	assert_entry(&l, 0, 0, "post%2Fp1", "post/p1", "../post/p1");
+	kvfs_ptr_list_free(&l);
+	kv_buf_free(&key);
+}
+END_TEST
+
+START_TEST(empty_array_is_told_from_other_values)
+{
+	static const struct {
+		const char *json;
+		int want;
+	} cases[] = {
+		{"[]", 0},
+		{"[null]", -ENOTEMPTY},
+		{"{\"$array\":{\"items\":[],\"props\":{\"x\":1}}}", -ENOTEMPTY},
+		{"{}", -ENOTDIR},
+		{"\"[]\"", -ENOTDIR},
+		{"{\"$sparse\":{\"length\":2,\"items\":{}}}", -ENOTDIR},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kv_buf v8 = v8_of(cases[i].json);
+		ck_assert_msg(kvfs_ptr_empty_array(KV_ENC_V8, v8.data,
+						   v8.len) == cases[i].want,
+			      "%s", cases[i].json);
+		ck_assert_int_eq(kvfs_ptr_empty_array(KV_ENC_BYTES, v8.data,
+						      v8.len), -ENOTDIR);
+		kv_buf_free(&v8);
+	}
+	ck_assert_int_eq(kvfs_ptr_empty_array(KV_ENC_V8,
+					      (const uint8_t *)"\xff", 1),
+			 -ENOTDIR);
+}
+END_TEST
+
 START_TEST(ten_thousand_ids_keep_list_order_and_are_found_by_name)
 {
 	enum { N = 10000 };
@@ -1078,6 +1124,8 @@ static Suite *pointers_suite(void)
 	tcase_add_test(view, whole_keys_make_a_list_without_a_rule);
 	tcase_add_test(view, without_a_rule_every_element_must_be_a_whole_key);
 	tcase_add_test(view, stored_values_other_than_v8_are_not_lists);
+	tcase_add_test(view, values_deno_writes_are_lists_without_a_rule);
+	tcase_add_test(view, empty_array_is_told_from_other_values);
 	tcase_add_test(view, ten_thousand_ids_keep_list_order_and_are_found_by_name);
 	tcase_add_test(view, long_ids_have_short_names_that_are_found);
 	tcase_add_test(view, a_malformed_list_key_is_refused);
