@@ -337,6 +337,8 @@ static int errno_of_answer(json_t *answer)
 		return -ENOENT;
 	case GRPC_ALREADY_EXISTS:
 		return -EEXIST;
+	case GRPC_FAILED_PRECONDITION:
+		return message_has(answer, "already exists") ? -EEXIST : -EIO;
 	case GRPC_PERMISSION_DENIED:
 	case GRPC_UNAUTHENTICATED:
 		return -EACCES;
