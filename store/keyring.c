@@ -71,7 +71,7 @@ static size_t ring_ad_len(unsigned n_gens)
 static void slot_bytes(const struct seal_slot *s, uint8_t out[SEAL_SLOT_LEN])
 {
 	out[0] = s->kind;
-	out[1] = 0;
+	out[1] = s->flags;
 	put_be(out + 2, s->id, 4);
 	put_be(out + 6, s->opslimit, 8);
 	put_be(out + 14, s->memlimit, 8);
@@ -150,6 +150,7 @@ int seal_row_write(const struct seal_row *row, struct kv_buf *out)
 static void slot_parse(const uint8_t *p, struct seal_slot *s)
 {
 	s->kind = p[0];
+	s->flags = p[1];
 	s->id = (uint32_t)get_be(p + 2, 4);
 	s->opslimit = get_be(p + 6, 8);
 	s->memlimit = get_be(p + 14, 8);
@@ -182,12 +183,9 @@ int seal_row_parse(const uint8_t *bytes, size_t len, struct seal_row *out)
 	if (out->n_slots < 1 || out->n_slots > KV_SEAL_MAX_SLOTS ||
 	    len != slots_at + (size_t)out->n_slots * SEAL_SLOT_LEN)
 		return -EIO;
-	for (unsigned i = 0; i < out->n_slots; i++) {
-		const uint8_t *p = bytes + slots_at + i * SEAL_SLOT_LEN;
-		if (p[1] != 0)
-			return -EIO; /* flags are reserved */
-		slot_parse(p, &out->slots[i]);
-	}
+	for (unsigned i = 0; i < out->n_slots; i++)
+		slot_parse(bytes + slots_at + i * SEAL_SLOT_LEN,
+			   &out->slots[i]);
 	return row_valid(out) ? 0 : -EIO;
 }
 
@@ -319,9 +317,12 @@ static void slot_ad(const struct seal_slot *slot,
 #define SLOT_AD_MAX \
 	(LABEL_LEN(slot_label) + KV_SEAL_STORE_ID_LEN + SEAL_SLOT_AD_LEN)
 
-/* A slot's own shape: a known kind, and a cost only where it has one. */
+/* A slot's own shape: a known kind, no flags, and a cost only where it
+ * has one. */
 static bool slot_well_formed(const struct seal_slot *slot)
 {
+	if (slot->flags)
+		return false;
 	switch (slot->kind) {
 	case KV_SLOT_PASSPHRASE:
 		return true;

@@ -445,7 +445,8 @@ static int write_batch(struct kv_store *s, struct reseal_batch *b,
 {
 	struct kv_meta_guard g = { SEAL_ROW_NAME, b->guard.data, b->guard.len };
 	struct kv_atomic all = { b->checks, b->n, b->muts, b->n };
-	int r = s->ops->atomic_write(s->engine, &all, now, &g, NULL);
+	uint8_t vs[KV_VERSIONSTAMP_LEN];
+	int r = s->ops->atomic_write(s->engine, &all, now, &g, vs);
 
 	if (r == 0)
 		*written += b->n;
@@ -453,7 +454,7 @@ static int write_batch(struct kv_store *s, struct reseal_batch *b,
 		return r;
 	for (size_t i = 0; i < b->n; i++) {
 		struct kv_atomic one = { &b->checks[i], 1, &b->muts[i], 1 };
-		r = s->ops->atomic_write(s->engine, &one, now, &g, NULL);
+		r = s->ops->atomic_write(s->engine, &one, now, &g, vs);
 		if (r == 0)
 			++*written;
 		else if (r != -ECANCELED)

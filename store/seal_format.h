@@ -68,7 +68,8 @@ int seal_open(const uint8_t value_key[SEAL_KEY_LEN],
 #define SEAL_SLOT_AD_LEN 62 /* the slot's bytes that its seal covers */
 
 struct seal_slot {
-	uint8_t kind; /* enum kv_slot_kind */
+	uint8_t kind; /* enum kv_slot_kind; others are kept, never opened */
+	uint8_t flags; /* 0; others are kept, never opened */
 	uint32_t id;
 	uint64_t opslimit;
 	uint64_t memlimit;
@@ -89,7 +90,10 @@ struct seal_row {
 	struct seal_slot slots[KV_SEAL_MAX_SLOTS];
 };
 
-/* Parse a row; -EIO when it is not exactly one of format 1. */
+/* Parse a row; -EIO when it is not exactly one of format 1. A slot's
+ * contents are judged only when it is opened, so that a slot of a kind
+ * this kvfs does not know neither locks out the others nor is lost when
+ * the row is written back. */
 int seal_row_parse(const uint8_t *bytes, size_t len, struct seal_row *out);
 
 /* The row's bytes, appended to out. -EINVAL for a row that would not
