@@ -623,48 +623,67 @@ static void kvfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
  * not committed by a flush, or O_TRUNC would store an empty value before
  * the new content arrives; the release commits it.
  */
-static void kvfs_flush(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+/*
+ * After a commit the kernel's cached size, mtime and pages of the file are
+ * stale (the stored rendering may differ from the text written, as JSON
+ * is normalized): drop them before the reply, so that a stat or read after
+ * close() sees the new value. FLUSH, FSYNC and RELEASE are not among the
+ * requests during which libfuse forbids this notification.
+ */
+static void forget_cached(struct kvfs *fs, fuse_ino_t ino, bool committed)
 {
-	(void)ino;
+	if (committed)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+}
+
+/* Commit an open file for a flush (only content written since open, see
+ * above) or an fsync (all of it), and reply. */
+static void commit_and_reply(fuse_req_t req, fuse_ino_t ino,
+			     struct fuse_file_info *fi, bool all)
+{
 	struct kvfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	pthread_mutex_lock(&fs->lock);
-	int r = h->written || h->failed ? handle_commit(fs, h) : 0;
+	bool dirty = h->dirty;
+	int r = all || h->written || h->failed ? handle_commit(fs, h) : 0;
+	bool committed = r == 0 && dirty && !h->dirty;
 	pthread_mutex_unlock(&fs->lock);
+	forget_cached(fs, ino, committed);
 	fuse_reply_err(req, -r);
+}
+
+static void kvfs_flush(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	commit_and_reply(req, ino, fi, false);
 }
 
 static void kvfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		       struct fuse_file_info *fi)
 {
-	(void)ino;
 	(void)datasync;
-	struct kvfs *fs = fs_of(req);
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	pthread_mutex_lock(&fs->lock);
-	int r = handle_commit(fs, h);
-	pthread_mutex_unlock(&fs->lock);
-	fuse_reply_err(req, -r);
+	commit_and_reply(req, ino, fi, true);
 }
 
 static void kvfs_release(fuse_req_t req, fuse_ino_t ino,
 			 struct fuse_file_info *fi)
 {
-	(void)ino;
 	struct kvfs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	bool committed = false;
 	pthread_mutex_lock(&fs->lock);
 	if (h->dirty && !h->failed) {
 		int r = handle_commit(fs, h);
 		if (r < 0)
 			syslog(LOG_WARNING, "kvfs: commit on close failed: %s",
 			       strerror(-r));
+		committed = r == 0;
 	}
 	struct node *n = h->node;
 	handle_free(fs, h);
 	node_close(fs, n);
 	pthread_mutex_unlock(&fs->lock);
+	forget_cached(fs, ino, committed);
 	fuse_reply_err(req, 0);
 }
 
