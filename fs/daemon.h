@@ -96,7 +96,8 @@ struct handle {
 	struct kv_buf content;
 	bool typed;		 /* encoding is fixed; else sniffed at commit */
 	enum kv_encoding encoding;
-	int64_t expire_in;	 /* the key's expiry, kept on rewrite */
+	int64_t expires_at_ms;	 /* the key's expiry (-1: none), kept on
+				    rewrite */
 	bool dirty;
 	bool written;		 /* written or resized since open */
 	bool failed;		 /* a write failed: nothing is committed */
@@ -258,12 +259,12 @@ void kvfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 /* Shared by the operations: defined in daemon_ops.c. */
 int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		       const struct kv_buf *content, bool typed,
-		       enum kv_encoding enc, int64_t expire_in);
+		       enum kv_encoding enc, int64_t expires_at_ms);
 int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
 		  struct kv_buf *key);
 int ops_stat_node(struct kvfs *fs, struct node *n, struct stat *st);
 void ops_keep_dir(struct kvfs *fs, const uint8_t *key, size_t key_len);
-int64_t ops_expire_in(const struct kv_entry *e);
+int64_t ops_expire_in(int64_t expires_at_ms);
 struct handle *ops_dirty_handle(struct kvfs *fs, struct node *n);
 
 #endif

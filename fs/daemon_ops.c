@@ -356,21 +356,27 @@ static void kvfs_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- commits ------------------------------------------------------------ */
 
-int64_t ops_expire_in(const struct kv_entry *e)
+/*
+ * The store takes an expiry relative to the commit, as Deno's expireIn.
+ * Converting the absolute time right before each commit keeps a rewrite
+ * from moving the expiry by the time the file was open.
+ */
+int64_t ops_expire_in(int64_t expires_at_ms)
 {
-	if (!e || e->expires_at_ms < 0)
+	if (expires_at_ms < 0)
 		return -1;
-	int64_t left = e->expires_at_ms - now_ms();
+	int64_t left = expires_at_ms - now_ms();
 	return left > 0 ? left : 0;
 }
 
 /*
- * Parse content as encoding enc (sniffed when !typed) and commit it to key,
- * keeping the key's expiry. Checks the stored size against the limit.
+ * Parse content as encoding enc (sniffed when !typed) and commit it to key
+ * with the expiry expires_at_ms (-1: none). Checks the stored size against
+ * the limit.
  */
 int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 			  const struct kv_buf *content, bool typed,
-			  enum kv_encoding enc, int64_t expire_in)
+			  enum kv_encoding enc, int64_t expires_at_ms)
 {
 	if (fs->opt.read_only)
 		return -EROFS;
@@ -388,7 +394,7 @@ int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 			.encoding = enc,
 			.value = value.data ? value.data : (const uint8_t *)"",
 			.value_len = value.len,
-			.expire_in_ms = expire_in,
+			.expire_in_ms = ops_expire_in(expires_at_ms),
 		};
 		struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
 		uint8_t vs[KV_VERSIONSTAMP_LEN];
@@ -427,7 +433,7 @@ static int handle_commit(struct kvfs *fs, struct handle *h)
 			enc = n->type;
 		}
 		r = ops_commit_content(fs, n->key.data, n->key.len, &h->content,
-				   typed, enc, h->expire_in);
+				   typed, enc, h->expires_at_ms);
 		if (r == 0)
 			times_apply_set(fs, n, n->key.data, n->key.len);
 		if (r == 0 && n->pending) {
@@ -469,7 +475,7 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 	if (!h)
 		return -ENOMEM;
 	h->node = n;
-	h->expire_in = -1;
+	h->expires_at_ms = -1;
 	int r = 0;
 	if (n->kind == NODE_SCRATCH) {
 		if (!(flags & O_TRUNC))
@@ -490,7 +496,7 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 		if (r == 0) {
 			h->typed = entry_typed(&ki.entry);
 			h->encoding = ki.entry.encoding;
-			h->expire_in = ops_expire_in(&ki.entry);
+			h->expires_at_ms = ki.entry.expires_at_ms;
 			if (flags & O_TRUNC)
 				h->dirty = true;
 			else
@@ -1132,7 +1138,7 @@ static int truncate_key(struct kvfs *fs, struct node *n, size_t size)
 	if (r == 0)
 		r = ops_commit_content(fs, n->key.data, n->key.len, &content,
 				   entry_typed(&ki.entry) || size > 0,
-				   ki.entry.encoding, ops_expire_in(&ki.entry));
+				   ki.entry.encoding, ki.entry.expires_at_ms);
 	kv_buf_free(&content);
 	key_info_free(&ki);
 	return r;

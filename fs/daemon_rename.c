@@ -179,7 +179,7 @@ static int rename_dir(struct kvfs *fs, struct end *src, struct end *dst)
 			.encoding = e->encoding,
 			.value = e->value ? e->value : (const uint8_t *)"",
 			.value_len = e->value_len,
-			.expire_in_ms = ops_expire_in(e),
+			.expire_in_ms = ops_expire_in(e->expires_at_ms),
 		};
 	}
 	uint8_t vs[KV_VERSIONSTAMP_LEN];
@@ -227,12 +227,12 @@ static int save_scratch(struct kvfs *fs, struct end *src, struct end *dst)
 	bool typed = dst->ki.has_value && !(dst->ki.entry.encoding ==
 						    KV_ENC_BYTES &&
 					    dst->ki.entry.value_len == 0);
-	int64_t expire_in = dst->ki.has_value ? ops_expire_in(&dst->ki.entry)
-					      : -1;
+	int64_t expires_at = dst->ki.has_value ? dst->ki.entry.expires_at_ms
+					       : -1;
 	int r = ops_commit_content(fs, dst->key.data, dst->key.len,
 				   &src->node->scratch, typed,
 				   typed ? dst->ki.entry.encoding : KV_ENC_BYTES,
-				   expire_in);
+				   expires_at);
 	if (r == 0)
 		times_apply_set(fs, src->node, dst->key.data, dst->key.len);
 	return r;
@@ -250,7 +250,7 @@ static int move_value(struct kvfs *fs, struct end *src, struct end *dst)
 		 .encoding = e->encoding,
 		 .value = e->value ? e->value : (const uint8_t *)"",
 		 .value_len = e->value_len,
-		 .expire_in_ms = ops_expire_in(e)},
+		 .expire_in_ms = ops_expire_in(e->expires_at_ms)},
 	};
 	struct kv_atomic a = {.mutations = m, .n_mutations = 2};
 	uint8_t vs[KV_VERSIONSTAMP_LEN];

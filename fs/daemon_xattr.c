@@ -188,9 +188,8 @@ void kvfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	kv_buf_free(&names);
 }
 
-/* Rewrite a key's value as it is, with a new type or expiry. */
-static int recommit(struct kvfs *fs, struct node *n, bool retype,
-		    enum kv_encoding type, bool set_expiry, int64_t expire_in)
+/* Rewrite a key's value as its text parsed as another type. */
+static int retype(struct kvfs *fs, struct node *n, enum kv_encoding type)
 {
 	struct key_info ki;
 	int r = key_info_load(fs, n->key.data, n->key.len, &ki);
@@ -200,13 +199,41 @@ static int recommit(struct kvfs *fs, struct node *n, bool retype,
 		r = key_info_render(&ki);
 	if (r == 0 && !ki.writable)
 		r = -EACCES;
-	if (r == 0) {
-		enum kv_encoding enc = retype ? type : ki.entry.encoding;
-		r = ops_commit_content(
-			fs, n->key.data, n->key.len, &ki.rendering, true, enc,
-			set_expiry ? expire_in : ops_expire_in(&ki.entry));
-	}
+	if (r == 0)
+		r = ops_commit_content(fs, n->key.data, n->key.len,
+				       &ki.rendering, true, type,
+				       ki.entry.expires_at_ms);
 	key_info_free(&ki);
+	return r;
+}
+
+/*
+ * Set (or clear, with -1) the expiry of a key. The stored bytes are written
+ * back as they are, not re-encoded from their text, so that this works on
+ * read-only values too; the file keeps its times.
+ */
+static int set_expiry(struct kvfs *fs, struct node *n, int64_t expires_at_ms)
+{
+	struct kv_entry e;
+	int r = kv_store_get(fs->store, n->key.data, n->key.len, &e);
+	if (r < 0)
+		return r;
+	struct kv_mutation m = {
+		.type = KV_MUT_SET,
+		.key = e.key,
+		.key_len = e.key_len,
+		.encoding = e.encoding,
+		.value = e.value ? e.value : (const uint8_t *)"",
+		.value_len = e.value_len,
+		.expire_in_ms = ops_expire_in(expires_at_ms),
+	};
+	struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
+	uint8_t vs[KV_VERSIONSTAMP_LEN];
+	r = kv_store_commit(fs->store, &a, vs);
+	if (r == 0)
+		times_carry(fs, e.key, e.key_len, e.versionstamp, e.key,
+			    e.key_len, vs);
+	kv_entry_free(&e);
 	return r;
 }
 
@@ -244,7 +271,7 @@ static int setxattr_locked(struct kvfs *fs, struct node *n, const char *name,
 			return r;
 		bool same = e.encoding == type;
 		kv_entry_free(&e);
-		return same ? 0 : recommit(fs, n, true, type, false, 0);
+		return same ? 0 : retype(fs, n, type);
 	}
 	if (strcmp(name, XATTR_EXPIRES) == 0) {
 		int64_t at;
@@ -252,8 +279,7 @@ static int setxattr_locked(struct kvfs *fs, struct node *n, const char *name,
 			return -EINVAL;
 		if (n->pending)
 			return -ENOENT;
-		int64_t in = at - now_ms();
-		return recommit(fs, n, false, 0, true, in > 0 ? in : 0);
+		return set_expiry(fs, n, at);
 	}
 	(void)flags;
 	if (strcmp(name, XATTR_KEY) == 0 ||
@@ -282,7 +308,7 @@ void kvfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (r == 0 && strcmp(name, XATTR_EXPIRES) == 0 && is_value_node(n) &&
 	    !n->pending)
 		r = fs->opt.read_only ? -EROFS
-				      : recommit(fs, n, false, 0, true, -1);
+				      : set_expiry(fs, n, -1);
 	else if (r == 0)
 		r = strncmp(name, "user.kv.", 8) == 0 ? -EPERM : -ENODATA;
 	pthread_mutex_unlock(&fs->lock);

@@ -315,7 +315,7 @@ static void commit_open_files(struct kvfs *fs)
 							 : h->encoding;
 		int r = ops_commit_content(fs, h->node->key.data,
 					   h->node->key.len, &h->content,
-					   typed, enc, h->expire_in);
+					   typed, enc, h->expires_at_ms);
 		if (r < 0)
 			syslog(LOG_ERR, "kvfs: an open file could not be "
 			       "committed at unmount: %s", strerror(-r));
