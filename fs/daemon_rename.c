@@ -261,36 +261,6 @@ static int move_value(struct kvfs *fs, struct end *src, struct end *dst)
 	return r;
 }
 
-/* A value goes into memory under a scratch name (an editor's backup). */
-static int stash_value(struct kvfs *fs, struct end *src, struct end *dst,
-		       struct node **scratch)
-{
-	int r = key_info_render(&src->ki);
-	if (r < 0)
-		return r;
-	struct node *n = dst->node;
-	if (!n) {
-		n = node_get(fs, NODE_SCRATCH, dst->key.data, dst->key.len,
-			     dst->name);
-		if (!n)
-			return -ENOMEM;
-		fs->n_in_memory++;
-	}
-	n->scratch.len = 0;
-	r = kv_buf_append(&n->scratch, src->ki.rendering.data,
-			  src->ki.rendering.len);
-	clock_gettime(CLOCK_REALTIME, &n->scratch_mtime);
-	if (r == 0) {
-		struct kv_mutation m = {.type = KV_MUT_DELETE,
-					.key = src->key.data,
-					.key_len = src->key.len};
-		struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
-		r = kv_store_commit(fs->store, &a, NULL);
-	}
-	*scratch = n;
-	return r;
-}
-
 static void drop_node(struct kvfs *fs, struct node *n)
 {
 	if (!n)
@@ -301,6 +271,46 @@ static void drop_node(struct kvfs *fs, struct node *n)
 	node_detach(fs, n);
 	kv_buf_free(&n->scratch);
 	node_forget(fs, n, 0);
+}
+
+/*
+ * A value goes into memory under a scratch name (an editor's backup): the
+ * key is deleted, and its node becomes the scratch file, since the kernel
+ * now knows that inode by the new name.
+ */
+static int stash_value(struct kvfs *fs, struct end *src, struct end *dst)
+{
+	struct kv_buf text = {0};
+	int r = key_info_render(&src->ki);
+	if (r == 0)
+		r = kv_buf_append(&text, src->ki.rendering.data,
+				  src->ki.rendering.len);
+	if (r == 0) {
+		struct kv_mutation m = {.type = KV_MUT_DELETE,
+					.key = src->key.data,
+					.key_len = src->key.len};
+		struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
+		r = kv_store_commit(fs->store, &a, NULL);
+	}
+	struct node *n = src->node;
+	if (r == 0) {
+		drop_node(fs, dst->node);
+		if (n)
+			r = node_rekey(fs, n, NODE_SCRATCH, dst->key.data,
+				       dst->key.len, dst->name);
+		else if (!(n = node_get(fs, NODE_SCRATCH, dst->key.data,
+					 dst->key.len, dst->name)))
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		kv_buf_free(&text);
+		return r;
+	}
+	fs->n_in_memory++;
+	kv_buf_free(&n->scratch);
+	n->scratch = text;
+	clock_gettime(CLOCK_REALTIME, &n->scratch_mtime);
+	return 0;
 }
 
 static int rename_file(struct kvfs *fs, struct end *src, struct end *dst,
@@ -327,10 +337,7 @@ static int rename_file(struct kvfs *fs, struct end *src, struct end *dst,
 		}
 		if (n && n->pending)
 			return -EBUSY;
-		struct node *scratch;
-		r = stash_value(fs, src, dst, &scratch);
-		if (r == 0 && n)
-			node_detach(fs, n);
+		r = stash_value(fs, src, dst);
 		if (r == 0)
 			ops_keep_dir(fs, src->dir->key.data,
 				     src->dir->key.len);
