@@ -75,7 +75,9 @@ bool is_scratch_name(const struct kvfs *fs, const char *name)
 		if (len > 0 && len < sizeof(pattern)) {
 			memcpy(pattern, p, len);
 			pattern[len] = 0;
-			if (fnmatch(pattern, name, FNM_PERIOD) == 0)
+			/* No FNM_PERIOD: vim's swap file of f is .f.swp,
+			 * which *.swp must match. */
+			if (fnmatch(pattern, name, 0) == 0)
 				return true;
 		}
 		p += len;
