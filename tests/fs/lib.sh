@@ -30,6 +30,9 @@ FS_DAEMONS=$FS_TMP/daemons
 : >"$FS_DAEMONS"
 # A test that hangs (a deadlocked daemon) is stopped after this long.
 TEST_TIMEOUT=${KVFS_TEST_TIMEOUT:-60}
+# The system's python starts in a tenth of the time of a pyenv shim.
+PYTHON=${KVFS_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
+export LC_ALL=C
 
 # ---- mounting ------------------------------------------------------------
 
@@ -160,8 +163,21 @@ expect_eq()
 # The text strerror() gives for an errno name (EFBIG -> File too large).
 strerror()
 {
-	python3 -c 'import errno, os, sys
-print(os.strerror(getattr(errno, sys.argv[1])))' "$1"
+	case $1 in
+	EACCES) echo "Permission denied" ;;
+	EAGAIN) echo "Resource temporarily unavailable" ;;
+	EEXIST) echo "File exists" ;;
+	EFBIG) echo "File too large" ;;
+	EINVAL) echo "Invalid argument" ;;
+	EIO) echo "Input/output error" ;;
+	ENODATA) echo "No data available" ;;
+	ENOENT) echo "No such file or directory" ;;
+	ENOTEMPTY) echo "Directory not empty" ;;
+	EPERM) echo "Operation not permitted" ;;
+	EROFS) echo "Read-only file system" ;;
+	*) "$PYTHON" -c 'import errno, os, sys
+print(os.strerror(getattr(errno, sys.argv[1])))' "$1" ;;
+	esac
 }
 
 # Run a command that must fail, saying strerror(ERRNO) on stderr.
@@ -251,7 +267,7 @@ commit;"
 #   write:TEXT  writehex:HEX  pwrite:OFFSET:TEXT  fsync  close  read
 fsop()
 {
-	python3 "$FS_LIB_DIR/fsop.py" "$@"
+	"$PYTHON" "$FS_LIB_DIR/fsop.py" "$@"
 }
 
 # ---- running -------------------------------------------------------------
@@ -261,6 +277,12 @@ diag_file()
 {
 	[ -s "$1" ] && sed 's/^/#   /' "$1"
 	return 0
+}
+
+# Seconds between two $EPOCHREALTIME readings.
+elapsed()
+{
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fs", b - a }'
 }
 
 # Stop a process and every process it started, children first.
@@ -286,10 +308,12 @@ run_one()
 	mkdir -p "$T"
 	: >"$LOG"
 	: >"$T/out"
+	local t0=$EPOCHREALTIME t1 t2
 	# Everything appends to out: the daemon's wrapper writes there too.
 	if ! mount_store >>"$T/out" 2>&1; then
 		return 1
 	fi
+	t1=$EPOCHREALTIME
 	(
 		set -eE
 		trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -310,6 +334,7 @@ run_one()
 	fi
 	wait "$test_pid" 2>/dev/null
 	status=$?
+	t2=$EPOCHREALTIME
 	# The test may have remounted, or stopped the daemon itself.
 	if [ -s "$T/kvfs.status" ] && ! is_mounted "$MNT"; then
 		local daemon_status
@@ -320,6 +345,11 @@ run_one()
 		fi
 	elif ! unmount_store >>"$T/out" 2>&1; then
 		[ "$status" = 77 ] || status=1
+	fi
+	if [ -n "${KVFS_TEST_TIMING:-}" ]; then
+		echo "# $name: mount $(elapsed "$t0" "$t1")," \
+			"test $(elapsed "$t1" "$t2")," \
+			"unmount $(elapsed "$t2" "$EPOCHREALTIME")"
 	fi
 	return "$status"
 }
