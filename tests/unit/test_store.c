@@ -6,6 +6,11 @@
  * The test reaches into the file with SQLite directly, as Deno or another
  * process would, to see what the store wrote and to plant what it must
  * survive.
+ *
+ * With KVFS_TEST_STORE=etcd the same cases run on the etcd engine, each
+ * store a fresh prefix on the cluster of KVFS_ETCD_ENDPOINTS; the cases
+ * of the tcase "sqlite", which read or plant rows in the file itself, or
+ * expect Deno's random 1..9 version steps, are left out there.
  */
 #include <check.h>
 #include <dirent.h>
@@ -23,13 +28,26 @@
 #include "kv_store.h"
 
 static char dir[64];
-static char db_path[128];
+static char db_path[512];
 
+static bool on_etcd(void)
+{
+	const char *store = getenv("KVFS_TEST_STORE");
+
+	return store && strcmp(store, "etcd") == 0;
+}
+
+/* Where each test makes its store: a file in a fresh directory, or a
+ * fresh prefix on etcd. */
 static void make_dir(void)
 {
 	strcpy(dir, "/tmp/kvfs-store-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(db_path, sizeof(db_path), "%s/kv.sqlite3", dir);
+	if (on_etcd())
+		snprintf(db_path, sizeof(db_path), "etcd://%s/kvfs-test%s",
+			 getenv("KVFS_ETCD_ENDPOINTS"), dir);
+	else
+		snprintf(db_path, sizeof(db_path), "%s/kv.sqlite3", dir);
 }
 
 static void remove_dir(void)
@@ -1611,26 +1629,15 @@ static Suite *store_suite(void)
 
 	tcase_add_checked_fixture(tc, make_dir, remove_dir);
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, fresh_store_has_denos_exact_schema);
-	tcase_add_test(tc, fresh_store_is_at_migration_3_in_wal_mode);
-	tcase_add_test(tc, migration_2_file_is_upgraded_as_deno_would);
 	tcase_add_test(tc, open_missing_file_without_create_is_enoent);
-	tcase_add_test(tc, open_file_with_clashing_tables_is_einval);
-	tcase_add_test(tc, open_file_that_is_not_sqlite_is_einval);
-	tcase_add_test(tc, foreign_tables_are_kept_and_deno_tables_added);
-	tcase_add_test(tc,
-		       newer_migration_opens_read_only_and_writes_give_erofs);
 	tcase_add_test(tc, read_only_option_refuses_writes);
-	tcase_add_test(tc, read_only_open_of_an_unmigrated_file_is_erofs);
 	tcase_add_test(tc, set_then_get_returns_value_and_versionstamp);
-	tcase_add_test(tc, empty_value_round_trips_as_empty_bytes);
 	tcase_add_test(tc, delete_removes_the_key);
-	tcase_add_test(tc, written_rows_carry_denos_columns);
-	tcase_add_test(tc, versionstamps_strictly_increase_by_1_to_9);
 	tcase_add_test(tc, empty_commit_still_bumps_the_version);
 	tcase_add_test(tc,
 		       concurrent_threads_commit_with_distinct_versionstamps);
-	tcase_add_test(tc, check_by_versionstamp_passes_then_fails_without_bump);
+	tcase_add_test(tc,
+		       check_by_versionstamp_passes_then_fails_without_bump);
 	tcase_add_test(tc, check_of_absence_passes_then_fails);
 	tcase_add_test(tc, check_treats_an_expired_key_as_absent);
 	tcase_add_test(tc, sum_stores_operand_then_wraps_at_2_pow_64);
@@ -1656,21 +1663,43 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, get_many_reads_keys_in_one_snapshot);
 	tcase_add_test(tc, expired_keys_are_hidden_from_every_read);
 	tcase_add_test(tc,
-		       sweep_deletes_expired_rows_and_bumps_the_version_by_1);
-	tcase_add_test(tc, list_by_prefix_is_in_key_order_without_the_prefix_key);
+		       list_by_prefix_is_in_key_order_without_the_prefix_key);
 	tcase_add_test(tc, list_with_start_end_and_limit);
 	tcase_add_test(tc, list_cursor_continues_forward_and_in_reverse);
 	tcase_add_test(tc, list_cursor_after_mn_is_denos_Am1uAA);
 	tcase_add_test(tc, list_refuses_bad_selectors_and_cursors);
 	tcase_add_test(tc, next_child_enumerates_children_in_key_order);
 	tcase_add_test(tc, next_child_refuses_an_after_key_outside_the_prefix);
-	tcase_add_test(tc, odd_rows_are_returned_as_they_are);
-	tcase_add_test(tc,
-		       locked_database_gives_eagain_after_the_budget_then_succeeds);
-	tcase_add_test(tc,
-		       meta_is_created_on_first_set_and_can_be_read_and_deleted);
 	tcase_add_test(tc, versionstamp_format_and_parse_round_trip);
 	suite_add_tcase(s, tc);
+
+	/* Cases that read or plant rows in the file with SQLite, or expect
+	 * Deno's random version steps of 1..9: SQLite's alone. */
+	if (on_etcd())
+		return s;
+	TCase *file = tcase_create("sqlite");
+	tcase_add_checked_fixture(file, make_dir, remove_dir);
+	tcase_set_timeout(file, 60);
+	tcase_add_test(file, fresh_store_has_denos_exact_schema);
+	tcase_add_test(file, fresh_store_is_at_migration_3_in_wal_mode);
+	tcase_add_test(file, migration_2_file_is_upgraded_as_deno_would);
+	tcase_add_test(file, open_file_with_clashing_tables_is_einval);
+	tcase_add_test(file, open_file_that_is_not_sqlite_is_einval);
+	tcase_add_test(file, foreign_tables_are_kept_and_deno_tables_added);
+	tcase_add_test(file,
+		       newer_migration_opens_read_only_and_writes_give_erofs);
+	tcase_add_test(file, read_only_open_of_an_unmigrated_file_is_erofs);
+	tcase_add_test(file, empty_value_round_trips_as_empty_bytes);
+	tcase_add_test(file, written_rows_carry_denos_columns);
+	tcase_add_test(file, versionstamps_strictly_increase_by_1_to_9);
+	tcase_add_test(file,
+		       sweep_deletes_expired_rows_and_bumps_the_version_by_1);
+	tcase_add_test(file, odd_rows_are_returned_as_they_are);
+	tcase_add_test(file,
+		       locked_database_gives_eagain_after_the_budget_then_succeeds);
+	tcase_add_test(file,
+		       meta_is_created_on_first_set_and_can_be_read_and_deleted);
+	suite_add_tcase(s, file);
 	return s;
 }
 
