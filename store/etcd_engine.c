@@ -813,7 +813,7 @@ static int commit_once(struct etcd_engine *e, struct plan *p,
 		       const struct kv_atomic *a, int64_t now_ms,
 		       int64_t *revision)
 {
-	json_t *txn, *answer = NULL;
+	json_t *txn = NULL, *answer = NULL;
 	int r = plan_read(e, p, now_ms);
 
 	if (r == 0)
