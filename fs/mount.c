@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "daemon.h"
+#include "name.h"
 
 /* Editors' and tools' temporary files, kept in memory (kvfs-spec §2):
  * vim's swap files and its write test 4913, backups, emacs locks, and the
@@ -192,49 +193,71 @@ static void inval_add(struct inval_list *l, fuse_ino_t ino, fuse_ino_t parent,
 	l->v[l->n++] = (struct inval){ino, parent, copy};
 }
 
-/* Decide which nodes another writer may have changed. */
+/* The directory a node is listed in, with the name it has there. */
+static struct node *listed_in(struct kvfs *fs, const struct node *n,
+			      struct kv_buf *name)
+{
+	if (n->kind == NODE_VALUE) {
+		if (kv_buf_append(name, KVFS_NAME_VALUE,
+				  sizeof(KVFS_NAME_VALUE)) < 0)
+			return NULL;
+		name->len--; /* NUL-terminated, as child_name writes */
+		return node_find(fs, NODE_DIR, n->key.data, n->key.len, NULL);
+	}
+	size_t parent_len = 0;
+	while (parent_len < n->key.len) {
+		long span = kv_part_span(n->key.data + parent_len,
+					 n->key.len - parent_len);
+		if (span <= 0 || parent_len + span >= n->key.len)
+			break;
+		parent_len += span;
+	}
+	struct child c = {.kind = n->kind, .key = n->key.data,
+			  .key_len = n->key.len};
+	if (child_name(&c, parent_len, name) < 0)
+		return NULL;
+	return node_find(fs, NODE_DIR, n->key.data, parent_len, NULL);
+}
+
+/*
+ * Decide which nodes another writer may have changed: a file whose value
+ * changed or vanished, and every directory, whose listing may have. A node
+ * that is no longer what the kernel thinks (a file that became a
+ * directory, a directory whose keys are all gone) is dropped from its
+ * directory too, so that the next lookup finds what it is now.
+ */
 static void check_node(struct kvfs *fs, struct node *n, void *arg)
 {
 	struct inval_list *l = arg;
 	if (!n->attached || n->kind == NODE_SCRATCH || n->pending)
 		return;
-	if (n->kind == NODE_DIR) {
-		/* Its listing may have changed: drop cached pages. */
+	if (!n->key.len) { /* the root: only its listing changes */
 		inval_add(l, n->ino, 0, NULL);
 		return;
 	}
-	struct kv_entry e;
-	int r = kv_store_get(fs->store, n->key.data, n->key.len, &e);
-	bool exists = r == 0;
-	bool changed = exists != n->seen_exists ||
-		(exists && memcmp(e.versionstamp, n->seen_vs,
-				  KV_VERSIONSTAMP_LEN) != 0);
-	if (exists)
-		kv_entry_free(&e);
-	if (!changed)
+	struct key_info ki;
+	if (key_info_load(fs, n->key.data, n->key.len, &ki) < 0)
 		return;
-	inval_add(l, n->ino, 0, NULL);
-	/* A file that vanished, or became a directory, must be looked up
-	 * again: drop its name from the parent directory too. */
-	if (n->kind == NODE_FILE && n->key.len) {
-		long span = 0;
-		size_t parent_len = 0;
-		while (parent_len < n->key.len) {
-			span = kv_part_span(n->key.data + parent_len,
-					    n->key.len - parent_len);
-			if (span <= 0 || parent_len + span >= n->key.len)
-				break;
-			parent_len += span;
-		}
-		struct node *parent = node_find(fs, NODE_DIR, n->key.data,
-						parent_len, NULL);
-		struct kv_buf name = {0};
-		struct child c = {.kind = NODE_FILE, .key = n->key.data,
-				  .key_len = n->key.len};
-		if (parent && child_name(&c, parent_len, &name) == 0)
-			inval_add(l, 0, parent->ino, (char *)name.data);
-		kv_buf_free(&name);
+	bool gone, changed;
+	if (n->kind == NODE_DIR) {
+		gone = !ki.is_dir;
+		changed = true;
+	} else {
+		gone = !ki.has_value || (n->kind == NODE_FILE && ki.is_dir);
+		changed = gone || !n->seen_exists ||
+			  memcmp(ki.entry.versionstamp, n->seen_vs,
+				 KV_VERSIONSTAMP_LEN) != 0;
 	}
+	key_info_free(&ki);
+	if (changed)
+		inval_add(l, n->ino, 0, NULL);
+	if (!gone)
+		return;
+	struct kv_buf name = {0};
+	struct node *dir = listed_in(fs, n, &name);
+	if (dir)
+		inval_add(l, 0, dir->ino, (char *)name.data);
+	kv_buf_free(&name);
 }
 
 static void refresh_once(struct kvfs *fs)
