@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "keyopts.h"
 #include "name.h"
 
 static void print_help(const struct cli_command *cmd)
@@ -43,8 +44,10 @@ int cli_getopt(const struct cli_command *cmd, int argc, char **argv)
 	while (longs[n].name)
 		n++;
 	/* getopt_long needs --help in the table: append it. */
-	struct option table[n + 2];
+	struct option table[n + 2 + KEYOPTS_GETOPT_N];
 	memcpy(table, longs, n * sizeof(*table));
+	memcpy(table + n, keyopts_getopt, sizeof(keyopts_getopt));
+	n += KEYOPTS_GETOPT_N;
 	table[n] = (struct option){"help", no_argument, NULL, CLI_OPT_HELP};
 	table[n + 1] = (struct option){0};
 
@@ -53,7 +56,10 @@ int cli_getopt(const struct cli_command *cmd, int argc, char **argv)
 		 cmd->short_opts ? cmd->short_opts : "");
 	int saved = opterr;
 	opterr = 0;
-	int c = getopt_long(argc, argv, shorts, table, NULL);
+	int c;
+	do /* every command takes the key options of an encrypted store */
+		c = getopt_long(argc, argv, shorts, table, NULL);
+	while (keyopts_take(c, optarg));
 	opterr = saved;
 	char what[128];
 	switch (c) {
@@ -118,7 +124,7 @@ const char *cli_reason(int err)
 	case -ENOMEM:
 		return "out of memory";
 	default:
-		return strerror(-err);
+		return keyopts_reason(err);
 	}
 }
 
@@ -134,7 +140,7 @@ int cli_open(const struct cli_command *cmd, const char *db, bool writes,
 		.read_only = !writes,
 		.create = writes,
 	};
-	int r = kv_store_open(db, &opts, out);
+	int r = keyopts_open(db, &opts, out);
 	if (r == -ENOENT && !writes) {
 		cli_error(cmd, db, "no such database");
 		return CLI_FAIL;

@@ -20,5 +20,9 @@ int cmd_watch(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
 int cmd_pointers(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_passwd(int argc, char **argv);
+int cmd_rekey(int argc, char **argv);
+int cmd_appkey(int argc, char **argv);
 
 #endif

@@ -29,6 +29,10 @@ static const struct command commands[] = {
 	{"check", cmd_check, "report entries that do not decode"},
 	{"copy", cmd_copy, "copy a whole store into another"},
 	{"pointers", cmd_pointers, "manage the rules of pointer lists"},
+	{"init", cmd_init, "make a store, plain or encrypted"},
+	{"passwd", cmd_passwd, "change the keyslots of an encrypted store"},
+	{"rekey", cmd_rekey, "re-seal an encrypted store under new keys"},
+	{"app-key", cmd_appkey, "export what an app needs to seal values"},
 };
 
 static void usage(FILE *to)

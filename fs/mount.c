@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "daemon.h"
 #include "name.h"
+#include "keyopts.h"
 
 /* Editors' and tools' temporary files, kept in memory (kvfs-spec §2):
  * vim's swap files and its write test 4913, backups, emacs locks, and the
@@ -54,6 +55,7 @@ static const struct fuse_opt mount_opts[] = {
 	{"-h", offsetof(struct mount_args, help), 1},
 	{"--help", offsetof(struct mount_args, help), 1},
 	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP),
+	KEYOPTS_FUSE_OPTS,
 	FUSE_OPT_END,
 };
 
@@ -62,6 +64,8 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 {
 	(void)outargs;
 	struct mount_args *a = data;
+	if (keyopts_take_fuse(arg, key))
+		return 0;
 	if (key == FUSE_OPT_KEY_NONOPT) {
 		if (!a->db)
 			return (a->db = strdup(arg)) ? 0 : -1;
@@ -88,7 +92,8 @@ static const char mount_usage[] =
 	"  -o entry_timeout=S, attr_timeout=S   kernel cache times (1.0)\n"
 	"  -o ro                   read-only\n"
 	"  -o allow_other, default_permissions  as for any FUSE mount\n"
-	"  -o umask=OCTAL, uid=N, gid=N         ownership and modes shown\n";
+	"  -o umask=OCTAL, uid=N, gid=N         ownership and modes shown\n"
+	KEYOPTS_HELP "  (or -o passphrase_file=FILE,key_file=FILE, as in fstab)\n";
 
 static int parse_number(const char *text, const char *what, double min,
 			double max, double *out)
@@ -440,10 +445,10 @@ int cmd_mount(int argc, char **argv)
 		.max_value_size = fs.opt.max_value_size,
 	};
 	/* Open once here, so that a bad DB is reported on the terminal. */
-	int r = kv_store_open(a.db, &fs.store_options, &fs.store);
+	int r = keyopts_open(a.db, &fs.store_options, &fs.store);
 	if (r < 0) {
 		fprintf(stderr, "kvfs mount: cannot open %s: %s\n", a.db,
-			strerror(-r));
+			keyopts_reason(r));
 		goto out;
 	}
 	if (kv_store_read_only(fs.store)) {
