@@ -152,6 +152,14 @@ static bool expiry_passed(const struct watch *w, size_t n, int64_t now)
 	return false;
 }
 
+static void catch_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 static int poll_loop(struct kv_store *s, struct watch *w, size_t n)
 {
 	struct kv_buf line = {0};
@@ -159,6 +167,9 @@ static int poll_loop(struct kv_store *s, struct watch *w, size_t n)
 	int r = kv_store_data_version(s, &version);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = reread(s, &w[i], false, &line);
+	/* Caught only from here on: a script can tell that the watch has
+	 * taken its first look (SigCgt in /proc/PID/status). */
+	catch_signals();
 	while (r == 0 && !stopping) {
 		struct timespec ts = {0, WATCH_POLL_MS * 1000000L};
 		nanosleep(&ts, NULL);
@@ -176,13 +187,6 @@ static int poll_loop(struct kv_store *s, struct watch *w, size_t n)
 	return r;
 }
 
-static void catch_signals(void)
-{
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
 
 int cmd_watch(int argc, char **argv)
 {
@@ -205,7 +209,6 @@ int cmd_watch(int argc, char **argv)
 		if (cli_subtree_end(w[i].key.data, w[i].key.len, &w[i].end) < 0)
 			status = CLI_FAIL;
 	if (!status) {
-		catch_signals();
 		int r = poll_loop(s, w, n);
 		if (r < 0) {
 			cli_error(&watch_cmd, NULL, "%s", cli_reason(r));

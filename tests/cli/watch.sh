@@ -2,10 +2,21 @@
 # kvfs watch: changes by other processes, one JSON line each.
 . "$(dirname "$0")/lib.sh"
 
+# Wait until watch catches SIGTERM (bit 14 of SigCgt), which it does once
+# it has taken its first look at the keys: a fixed sleep may end sooner on
+# a loaded machine.
+wait_until_watching() {
+	local tries=0
+	until (( 0x$(awk '/^SigCgt/ {print $2}' "/proc/$1/status") & 0x4000 )) ||
+		(( ++tries > 200 )); do
+		sleep 0.05
+	done
+}
+
 start_watch() {
 	"$KVFS" watch db "$@" >lines 2>watch.err &
 	WATCHER=$!
-	sleep 0.5
+	wait_until_watching "$WATCHER"
 }
 
 stop_watch() {
@@ -42,9 +53,12 @@ t_watch_ignores_keys_it_does_not_watch() {
 }
 
 t_watch_reports_a_key_whose_expiry_passes() {
-	"$KVFS" set db k 1 --expire-in 1500
+	"$KVFS" set db k 1 --expire-in 4000
 	start_watch k
-	sleep 2
+	local waited=0
+	until [ -s lines ] || (( ++waited > 150 )); do
+		sleep 0.1
+	done
 	stop_watch
 	expect_eq "$(jq -c '[.key[0].value, .value]' lines)" '["k",null]'
 }
@@ -66,7 +80,7 @@ t_watch_stops_on_sigterm() {
 	"$KVFS" set db k 0
 	"$KVFS" watch db k &
 	local pid=$! status=0
-	sleep 0.3
+	wait_until_watching "$pid"
 	kill -TERM "$pid"
 	wait "$pid" || status=$?
 	expect_eq "$status" 0
