@@ -157,11 +157,12 @@ cmd_run() {
 	if [ -n "${KVFS_ETCD_ENDPOINTS:-}" ]; then
 		exec "$@"
 	fi
-	local dir status=0
-	dir=$(mktemp -d "$(data_root)/kvfs-etcd.XXXXXX")
-	trap 'cmd_stop "$dir"' EXIT
+	local status=0
+	# Global: the EXIT trap runs after this function has returned.
+	run_dir=$(mktemp -d "$(data_root)/kvfs-etcd.XXXXXX")
+	trap 'cmd_stop "$run_dir"' EXIT
 	trap 'exit 143' TERM INT
-	KVFS_ETCD_ENDPOINTS=$(cmd_start "$dir") || exit 1
+	KVFS_ETCD_ENDPOINTS=$(cmd_start "$run_dir") || exit 1
 	export KVFS_ETCD_ENDPOINTS
 	"$@" || status=$?
 	return $status

@@ -259,6 +259,26 @@ delete from kv where k = x'$1';
 commit;"
 }
 
+# ---- the store each test gets ---------------------------------------------
+
+# A SQLite file in the test's directory; with KVFS_TEST_STORE=etcd, a fresh
+# prefix on etcd instead (tests/etcd/fs_store.sh, which also names the tests
+# that only make sense on a SQLite file).
+fresh_store()
+{
+	echo "$1/store.sqlite3"
+}
+
+# Prints why test $1 does not run on this kind of store; fails when it runs.
+store_skip_reason()
+{
+	return 1
+}
+
+if [ "${KVFS_TEST_STORE:-sqlite}" = etcd ]; then
+	. "$FS_LIB_DIR/../etcd/fs_store.sh"
+fi
+
 # ---- syscalls ------------------------------------------------------------
 
 # fsop PATH STEP... runs open/write/close steps on one file descriptor and
@@ -302,12 +322,17 @@ run_one()
 {
 	local name=$1
 	T=$FS_TMP/$name
-	DB=$T/store.sqlite3
+	DB=$(fresh_store "$T")
 	MNT=$T/mnt
 	LOG=$T/kvfs.log
 	mkdir -p "$T"
 	: >"$LOG"
 	: >"$T/out"
+	local why
+	if why=$(store_skip_reason "$name"); then
+		echo "SKIP: $why" >>"$T/out"
+		return 77
+	fi
 	local t0=$EPOCHREALTIME t1 t2
 	# Everything appends to out: the daemon's wrapper writes there too.
 	if ! mount_store >>"$T/out" 2>&1; then
