@@ -79,6 +79,15 @@ void nodes_destroy(struct kvfs *fs)
 		kv_buf_free(&d->key);
 		free(d);
 	}
+	/* Files still open when the session ended (SIGTERM, or a lazy
+	 * unmount whose last RELEASE never came): their content was
+	 * committed by then. */
+	while (fs->handles) {
+		struct handle *h = fs->handles;
+		fs->handles = h->next;
+		kv_buf_free(&h->content);
+		free(h);
+	}
 	free(fs->by_ino);
 	free(fs->by_key);
 	free(fs->times);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <math.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -397,7 +398,13 @@ static int serve(struct kvfs *fs, struct fuse_args *args, const char *mnt)
 	struct fuse_loop_config *loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 16);
-	r = fuse_session_loop_mt(fs->se, loop) == 0 ? 0 : -EIO;
+	/* The loop returns the signal that ended it: an unmount asked for
+	 * with SIGTERM, SIGINT or SIGHUP is a clean exit. */
+	int ended = fuse_session_loop_mt(fs->se, loop);
+	r = ended == 0 || ended == SIGTERM || ended == SIGINT ||
+			    ended == SIGHUP
+		    ? 0
+		    : -EIO;
 	fuse_loop_cfg_destroy(loop);
 
 	pthread_mutex_lock(&fs->stop_lock);
