@@ -13,6 +13,8 @@
 #
 # Inside a test:
 #   $MNT  the mount point     $DB   the store file     $T  a scratch dir
+#   MOUNT_OPTIONS[test_name]="-o OPTS"  (set before run_tests) mounts that
+#                          test's store with these options
 #   remount [-o OPTS]      unmount and mount the same store again
 #   db SQL                 run SQL on the store with the sqlite3 CLI
 #   db_set KEY V ENC [EXP] commit a row as Deno does (hex key and value)
@@ -28,6 +30,7 @@ FS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/kvfs-fs.XXXXXX")
 # Every daemon started, as "PID MOUNTPOINT" lines, for the EXIT trap.
 FS_DAEMONS=$FS_TMP/daemons
 : >"$FS_DAEMONS"
+declare -A MOUNT_OPTIONS=()
 # A test that hangs (a deadlocked daemon) is stopped after this long.
 TEST_TIMEOUT=${KVFS_TEST_TIMEOUT:-60}
 # The system's python starts in a tenth of the time of a pyenv shim.
@@ -50,8 +53,11 @@ mount_store()
 {
 	mkdir -p "$MNT"
 	rm -f "$T/kvfs.status"
+	# A background job of a script ignores SIGINT; the daemon takes it
+	# as it would in the foreground of a terminal.
 	(
-		"$KVFS" mount "$DB" "$MNT" -f "$@" 2>>"$LOG" &
+		env --default-signal=INT "$KVFS" mount "$DB" "$MNT" -f "$@" \
+			2>>"$LOG" &
 		echo $! >"$T/kvfs.pid"
 		wait $!
 		echo $? >"$T/kvfs.status"
@@ -195,12 +201,19 @@ expect_fails_with()
 	esac
 }
 
-# Poll a command until it succeeds, for at most $1 seconds.
+# Microseconds since the epoch.
+now_us()
+{
+	echo "${EPOCHREALTIME/./}"
+}
+
+# Poll a command until it succeeds, for at most $1 seconds (a decimal).
 wait_until()
 {
-	local limit=$1 i
+	local deadline
+	deadline=$(($(now_us) + $(awk -v s="$1" 'BEGIN { print int(s * 1e6) }')))
 	shift
-	for ((i = 0; i < limit * 50; i++)); do
+	while [ "$(now_us)" -lt "$deadline" ]; do
 		"$@" && return 0
 		sleep 0.02
 	done
@@ -333,9 +346,10 @@ run_one()
 		echo "SKIP: $why" >>"$T/out"
 		return 77
 	fi
-	local t0=$EPOCHREALTIME t1 t2
+	local t0=$EPOCHREALTIME t1 t2 options
+	read -r -a options <<<"${MOUNT_OPTIONS[$name]:-}"
 	# Everything appends to out: the daemon's wrapper writes there too.
-	if ! mount_store >>"$T/out" 2>&1; then
+	if ! mount_store "${options[@]}" >>"$T/out" 2>&1; then
 		return 1
 	fi
 	t1=$EPOCHREALTIME
