@@ -423,6 +423,19 @@ out_session:
 	return r;
 }
 
+/*
+ * The serving process may run in "/" (fuse_daemonize changes to it), so a
+ * store named by a path is opened by its absolute path (the file exists
+ * once the store has been opened here); one named by a URL (etcd://...)
+ * is used as given.
+ */
+static char *store_location(const char *db)
+{
+	if (strstr(db, "://"))
+		return strdup(db);
+	return realpath(db, NULL);
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -465,9 +478,7 @@ int cmd_mount(int argc, char **argv)
 	}
 	kv_store_close(fs.store);
 	fs.store = NULL;
-	/* The serving process may run in "/" (fuse_daemonize changes to it),
-	 * so it opens the store by its absolute path; the file exists now. */
-	db_path = realpath(a.db, NULL);
+	db_path = store_location(a.db);
 	if (!db_path) {
 		fprintf(stderr, "kvfs mount: %s: %s\n", a.db, strerror(errno));
 		goto out;
