@@ -117,8 +117,12 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROW_VERSION] = "select version, expiration_ms from kv where k = ?",
 	[ST_ROW_VALUE] =
 		"select v, v_encoding, expiration_ms from kv where k = ?",
+	/* Deno writes "... returning version"; RETURNING makes SQLite
+	 * buffer the rows in a temporary table, which cost more than the
+	 * rest of a small commit (docs/performance.md), so the new version
+	 * is read back with ST_DATA_VERSION inside the same transaction. */
 	[ST_BUMP_VERSION] = "update data_version set version = version + ? "
-			    "where k = 0 returning version",
+			    "where k = 0",
 	[ST_UPSERT] = "insert into kv (k, v, v_encoding, version, "
 		      "expiration_ms) values (?, ?, ?, ?, ?) "
 		      "on conflict(k) do update set v = excluded.v, "
@@ -145,6 +149,7 @@ struct sqlite_engine {
 	bool read_only;
 	unsigned busy_budget_ms;
 	int64_t busy_deadline_ms; /* monotonic; set when an operation starts */
+	uint64_t rng;		  /* xorshift64 state for version steps */
 	sqlite3_stmt *stmts[ST_COUNT];
 };
 
@@ -403,22 +408,33 @@ static int snapshot_read(void *engine, const struct kv_range *ranges,
 	return r;
 }
 
+/* The version row; -EIO when it is missing: not a file Deno made. */
+static int read_version(struct sqlite_engine *e, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int r = stmt(e, ST_DATA_VERSION, &st);
+
+	if (r < 0)
+		return r;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else
+		r = rc == SQLITE_DONE ? -EIO : errno_of(e, rc);
+	release(st);
+	return r;
+}
+
 static int data_version(void *engine, uint64_t *out)
 {
 	struct sqlite_engine *e = engine;
-	sqlite3_stmt *st;
+	int64_t version = 0;
 
 	start_operation(e);
-	int r = stmt(e, ST_DATA_VERSION, &st);
-	if (r == 0) {
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
-			*out = (uint64_t)sqlite3_column_int64(st, 0);
-		else
-			r = rc == SQLITE_DONE ? -EIO : errno_of(e, rc);
-		release(st);
-	}
+	int r = read_version(e, &version);
 	end_operation(e);
+	if (r == 0)
+		*out = (uint64_t)version;
 	return r;
 }
 
@@ -461,16 +477,10 @@ static int bump_version(struct sqlite_engine *e, unsigned step,
 	int rc = sqlite3_bind_int64(st, 1, step);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*version = sqlite3_column_int64(st, 0);
-		rc = sqlite3_step(st);
-	} else if (rc == SQLITE_DONE) {
-		r = -EIO; /* no data_version row: not a file Deno made */
-	}
 	release(st);
-	if (r == 0 && rc != SQLITE_DONE)
-		r = errno_of(e, rc);
-	return r;
+	if (rc != SQLITE_DONE)
+		return errno_of(e, rc);
+	return read_version(e, version);
 }
 
 static int upsert(struct sqlite_engine *e, const uint8_t *key, size_t key_len,
@@ -592,6 +602,19 @@ static int apply_mutation(struct sqlite_engine *e, const struct kv_mutation *m,
 	return -EINVAL;
 }
 
+/*
+ * A commit's version step, 1..9 as Deno draws it (SPEC §1.5). Deno uses a
+ * PRNG seeded once from entropy; so does this, as randombytes_uniform()
+ * made a getrandom() system call on every commit.
+ */
+static unsigned version_step(struct sqlite_engine *e)
+{
+	e->rng ^= e->rng << 13;
+	e->rng ^= e->rng >> 7;
+	e->rng ^= e->rng << 17;
+	return 1 + (unsigned)((e->rng >> 32) % 9);
+}
+
 static int apply_atomic(struct sqlite_engine *e, const struct kv_atomic *a,
 			int64_t now_ms, int64_t *version)
 {
@@ -600,7 +623,7 @@ static int apply_atomic(struct sqlite_engine *e, const struct kv_atomic *a,
 	for (size_t i = 0; i < a->n_checks && r == 0; i++)
 		r = check_holds(e, &a->checks[i], now_ms);
 	if (r == 0)
-		r = bump_version(e, 1 + randombytes_uniform(9), version);
+		r = bump_version(e, version_step(e), version);
 	for (size_t i = 0; i < a->n_mutations && r == 0; i++)
 		r = apply_mutation(e, &a->mutations[i], *version, now_ms);
 	return r;
@@ -1009,6 +1032,9 @@ int kv_sqlite_engine_open(const char *path, bool read_only, bool create,
 		return -EIO;
 	}
 	pthread_mutex_init(&e->lock, NULL);
+	do
+		randombytes_buf(&e->rng, sizeof(e->rng));
+	while (e->rng == 0); /* the one state xorshift never leaves */
 	e->read_only = read_only;
 	e->busy_budget_ms = busy_budget_ms ? busy_budget_ms
 					   : DEFAULT_BUSY_BUDGET_MS;
