@@ -16,6 +16,7 @@
 
 #include "kv_key.h"
 #include "kv_value.h"
+#include "seal_format.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,5 +42,13 @@ bool fuzz_part_equal(const struct kv_part *a, const struct kv_part *b);
  * the caller judges.
  */
 int fuzz_v8_round_trip(const struct kv_value *v, struct kv_buf *out);
+
+/*
+ * The fixed keys of the seal target, shared with the seed writer: the
+ * value key of generation 1 and the owner (store id and row key) of every
+ * envelope. Not secret: the fuzzer opens envelopes, it does not forge them.
+ */
+void fuzz_seal_value_key(uint8_t key[SEAL_KEY_LEN]);
+extern const struct seal_owner fuzz_seal_owner;
 
 #endif

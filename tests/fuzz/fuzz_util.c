@@ -62,3 +62,15 @@ int fuzz_v8_round_trip(const struct kv_value *v, struct kv_buf *out)
 	kv_arena_free(arena);
 	return 0;
 }
+
+static const uint8_t seal_store_id[KV_SEAL_STORE_ID_LEN] = "kvfs-fuzz-store";
+static const uint8_t seal_row_key[] = {0x02, 'f', 'u', 'z', 'z', 0x00};
+
+const struct seal_owner fuzz_seal_owner = {seal_store_id, seal_row_key,
+					   sizeof(seal_row_key)};
+
+void fuzz_seal_value_key(uint8_t key[SEAL_KEY_LEN])
+{
+	static const uint8_t data_key[SEAL_KEY_LEN] = "kvfs fuzz data key, not secret";
+	seal_value_key(1, data_key, key);
+}

@@ -5,6 +5,8 @@
  *   OUT/name/  the file name of every part of those keys, and their paths
  *   OUT/v8/    every V8 value (v_encoding 1)
  *   OUT/json/  the JSON rendering of every V8 value
+ *   OUT/seal/  every value (of any v_encoding) to seal, sealed as an
+ *              envelope, and two seal rows (the modes of fuzz_seal.c)
  * Usage: fuzz_seeds SHARED_DIR OUT_DIR. Generated at test time rather than
  * committed, so the corpora follow the vectors.
  */
@@ -14,8 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kv_key.h"
-#include "kv_value.h"
+#include "fuzz.h"
 #include "name.h"
 
 struct seeds {
@@ -107,6 +108,54 @@ static int write_json_seed(struct seeds *s, const struct kv_buf *v8)
 	return r;
 }
 
+/* Mode 1 of fuzz_seal.c: the value to seal, no bit to flip; mode 0: it
+ * sealed. */
+static int write_seal_seeds(struct seeds *s, enum kv_encoding enc,
+			    const struct kv_buf *value)
+{
+	struct kv_buf seed = {0};
+	uint8_t key[SEAL_KEY_LEN];
+	static const uint8_t nonce[SEAL_NONCE_LEN] = "a nonce for the seeds";
+	int r = kv_buf_reserve(&seed, 4 + value->len + KV_SEAL_OVERHEAD);
+	if (r < 0)
+		return r;
+	uint8_t head[] = {1, (uint8_t)enc, 0, 0};
+	kv_buf_append(&seed, head, sizeof(head));
+	kv_buf_append(&seed, value->data, value->len);
+	r = write_seed(s, "seal", seed.data, seed.len);
+	fuzz_seal_value_key(key);
+	seed.data[0] = 0;
+	if (r == 0)
+		r = seal_value(key, 1, &fuzz_seal_owner, enc, value->data,
+			       value->len, nonce, seed.data + 1);
+	if (r == 0)
+		r = write_seed(s, "seal", seed.data,
+			       1 + value->len + KV_SEAL_OVERHEAD);
+	kv_buf_free(&seed);
+	return r;
+}
+
+/* Mode 2 of fuzz_seal.c: a seal row with a key-file slot and a
+ * passphrase slot; the parser does not look inside them. */
+static int write_row_seed(struct seeds *s)
+{
+	struct seal_row row = {.current = 1, .n_gens = 1, .gens = {1},
+			       .n_slots = 2};
+	memcpy(row.store_id, fuzz_seal_owner.store_id, KV_SEAL_STORE_ID_LEN);
+	row.slots[0] = (struct seal_slot){.kind = KV_SLOT_KEY_FILE, .id = 1};
+	row.slots[1] = (struct seal_slot){.kind = KV_SLOT_PASSPHRASE, .id = 2,
+					  .opslimit = 3,
+					  .memlimit = 64 << 20};
+	struct kv_buf bytes = {0};
+	int r = kv_buf_push(&bytes, 2);
+	if (r == 0)
+		r = seal_row_write(&row, &bytes);
+	if (r == 0)
+		r = write_seed(s, "seal", bytes.data, bytes.len);
+	kv_buf_free(&bytes);
+	return r;
+}
+
 /* One TSV row: fields split at tabs, in place. */
 static size_t split_row(char *line, char **fields, size_t max)
 {
@@ -136,14 +185,21 @@ static int key_row(struct seeds *s, char **f, size_t n)
 
 static int value_row(struct seeds *s, char **f, size_t n)
 {
-	struct kv_buf v8 = {0};
+	struct kv_buf value = {0};
 	int r = 0;
-	if (n == 4 && strcmp(f[2], "1") == 0 && from_hex(f[3], &v8) == 0) {
-		r = write_seed(s, "v8", v8.data, v8.len);
-		if (r == 0)
-			r = write_json_seed(s, &v8);
+	if (n != 4 || from_hex(f[3], &value) < 0) {
+		kv_buf_free(&value);
+		return 0;
 	}
-	kv_buf_free(&v8);
+	enum kv_encoding enc = (enum kv_encoding)atoi(f[2]);
+	if (enc == KV_ENC_V8) {
+		r = write_seed(s, "v8", value.data, value.len);
+		if (r == 0)
+			r = write_json_seed(s, &value);
+	}
+	if (r == 0)
+		r = write_seal_seeds(s, enc, &value);
+	kv_buf_free(&value);
 	return r;
 }
 
@@ -189,7 +245,7 @@ int main(int argc, char **argv)
 	if (read_vectors(&s, path, key_row) < 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/denokv/value_vectors.tsv", argv[1]);
-	if (read_vectors(&s, path, value_row) < 0)
+	if (read_vectors(&s, path, value_row) < 0 || write_row_seed(&s) < 0)
 		return 1;
 	printf("%u seeds in %s\n", s.count, s.out);
 	return 0;
