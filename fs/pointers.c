@@ -547,6 +547,62 @@ static bool is_plain_array(const struct kv_value *v)
 	       v->length == v->n_items;
 }
 
+static struct kv_value *new_node(struct kv_arena *a, enum kv_type type)
+{
+	struct kv_value *v = kv_arena_alloc(a, sizeof(*v));
+	if (v)
+		v->type = type;
+	return v;
+}
+
+/* Whether a property key is an index below length, and which. */
+static bool index_of(const struct kv_value *key, uint32_t length, size_t *i)
+{
+	double d;
+	if (key->type == KV_INT32)
+		d = key->i32;
+	else if (key->type == KV_DOUBLE)
+		d = key->num;
+	else
+		return false;
+	if (!(d >= 0 && d < length && d == floor(d)))
+		return false;
+	*i = (size_t)d;
+	return true;
+}
+
+/*
+ * A sparse array (as V8 writes every holey array, and Deno many others) as
+ * the dense array it stands for: its elements in index order, a hole for
+ * each missing one, its other properties kept. One longer than
+ * KVFS_PTR_MAX_LENGTH is no list: -ENOTDIR.
+ */
+static int sparse_to_dense(const struct kv_value *v, struct kv_arena *a,
+			   struct kv_value **out)
+{
+	struct kv_value *d = new_node(a, KV_ARRAY), *hole = new_node(a, KV_HOLE);
+	size_t n = v->length, i;
+	if (n > KVFS_PTR_MAX_LENGTH)
+		return -ENOTDIR;
+	if (!d || !hole ||
+	    !(d->items = kv_arena_alloc(a, (n ? n : 1) * sizeof(*d->items))) ||
+	    !(d->props = kv_arena_alloc(a, (v->n_props ? v->n_props : 1) *
+						   sizeof(*d->props))))
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		d->items[i] = hole;
+	for (size_t p = 0; p < v->n_props; p++) {
+		if (index_of(v->props[p].key, v->length, &i))
+			d->items[i] = v->props[p].value;
+		else
+			d->props[d->n_props++] = v->props[p];
+	}
+	d->n_items = n;
+	d->length = v->length;
+	*out = d;
+	return 0;
+}
+
 /* Append the encoded key a whole-key element stands for; -EINVAL if none. */
 static int encode_element_key(const struct kv_value *v, struct kv_arena *a,
 			      struct kv_buf *out)
@@ -810,9 +866,6 @@ static int collect_candidates(const struct kv_value *value,
 static int list_alloc(struct kvfs_ptr_list *l, size_t n)
 {
 	size_t m = n ? n : 1;
-	l->arena_ = kv_arena_new();
-	if (!l->arena_)
-		return -ENOMEM;
 	l->entries = kv_arena_alloc(l->arena_, m * sizeof(*l->entries));
 	l->skipped = kv_arena_alloc(l->arena_, m * sizeof(*l->skipped));
 	l->by_name_ = kv_arena_alloc(l->arena_, m * sizeof(*l->by_name_));
@@ -849,10 +902,18 @@ int kvfs_ptr_list_build(const uint8_t *list_key, size_t key_len,
 	*out = (struct kvfs_ptr_list){.whole_keys = !rule};
 	if (r < 0)
 		return r;
-	if (value->type != KV_ARRAY ||
-	    (!rule && (!is_plain_array(value) || value->n_items == 0)))
-		return -ENOTDIR;
-	r = list_alloc(out, value->n_items);
+	r = (out->arena_ = kv_arena_new()) ? 0 : -ENOMEM;
+	if (r == 0 && value->type == KV_SPARSE_ARRAY) {
+		struct kv_value *dense;
+		r = sparse_to_dense(value, out->arena_, &dense);
+		value = dense;
+	}
+	if (r == 0 && (value->type != KV_ARRAY ||
+		       (!rule && (!is_plain_array(value) ||
+				  value->n_items == 0))))
+		r = -ENOTDIR;
+	if (r == 0)
+		r = list_alloc(out, value->n_items);
 	if (r == 0)
 		r = fill_list(out, value, rule, depth);
 	if (r == 0)
@@ -865,8 +926,8 @@ int kvfs_ptr_list_build(const uint8_t *list_key, size_t key_len,
 
 /*
  * Whether V8 bytes may hold an array: after the header (FF, version) and
- * any padding, the dense-array tag. Spares decoding every value of a mount
- * to find the lists that need no rule.
+ * any padding, the tag of a dense or a sparse array. Spares decoding every
+ * value of a mount to find the lists that need no rule.
  */
 static bool may_be_array(const uint8_t *data, size_t len)
 {
@@ -875,7 +936,7 @@ static bool may_be_array(const uint8_t *data, size_t len)
 		return false;
 	while (i < len && data[i] == 0x00)
 		i++;
-	return i < len && data[i] == 'A';
+	return i < len && (data[i] == 'A' || data[i] == 'a');
 }
 
 /* Decode a stored value that may be a list; -ENOTDIR when it is not V8. */
@@ -915,9 +976,9 @@ int kvfs_ptr_empty_array(enum kv_encoding enc, const uint8_t *data,
 	struct kv_arena *a;
 	struct kv_value *v;
 	int r = decode_stored(enc, data, len, &a, &v);
-	if (r == 0 && v->type != KV_ARRAY)
+	if (r == 0 && v->type != KV_ARRAY && v->type != KV_SPARSE_ARRAY)
 		r = -ENOTDIR;
-	if (r == 0 && (v->n_items > 0 || v->n_props > 0))
+	if (r == 0 && (v->length > 0 || v->n_props > 0))
 		r = -ENOTEMPTY;
 	kv_arena_free(a);
 	return r;
@@ -1093,14 +1154,6 @@ int kvfs_ptr_link_target(const uint8_t *list_key, size_t key_len,
 
 /* ---- edits --------------------------------------------------------------- */
 
-static struct kv_value *new_node(struct kv_arena *a, enum kv_type type)
-{
-	struct kv_value *v = kv_arena_alloc(a, sizeof(*v));
-	if (v)
-		v->type = type;
-	return v;
-}
-
 /* A Uint8Array of its own buffer holding the bytes. */
 static struct kv_value *bytes_element(const struct kv_part *part,
 				      struct kv_arena *a)
@@ -1259,6 +1312,8 @@ static int edit_begin(struct edit *e, const uint8_t *value, size_t len,
 		return -ENOMEM;
 	if (value) {
 		r = kv_v8_decode(value, len, e->a, &e->array, &e->lossless);
+		if (r == 0 && e->array->type == KV_SPARSE_ARRAY)
+			r = sparse_to_dense(e->array, e->a, &e->array);
 		if (r == 0 && e->array->type != KV_ARRAY)
 			r = -ENOTDIR;
 	} else {

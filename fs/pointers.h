@@ -23,6 +23,13 @@
 /* The xattr of a list directory that reports elements not shown as links. */
 #define KVFS_PTR_SKIPPED_XATTR "user.kv.pointers.skipped"
 
+/*
+ * The longest sparse array (V8's form of a holey array, which Deno also
+ * writes for many arrays without holes) taken as a list: a 64 KiB value
+ * holds fewer elements than this.
+ */
+#define KVFS_PTR_MAX_LENGTH 65536
+
 /* ---- rules --------------------------------------------------------------- */
 
 /* One component of a pattern: a key part, or '*' (any one key part). */
@@ -141,14 +148,16 @@ struct kvfs_ptr_list {
 
 /*
  * View the value at list_key as a pointer list. With a rule (the one that
- * matched list_key), value must be a dense array; each element that is a
- * key part (a string, number, bigint, boolean or typed array, as Deno would
- * make a key part of it) is an ID pointing at rule->target + that part, and
- * any other element is skipped (other properties of the array are ignored).
- * Without a rule (NULL), value must be a non-empty dense array with no other
- * properties, whose every element is a whole key (a non-empty dense array of
- * key parts, with no other properties); each points at that key. In both, an element with the same target as an earlier one is
- * skipped as a duplicate. value is not kept.
+ * matched list_key), value must be an array (dense, or sparse up to
+ * KVFS_PTR_MAX_LENGTH long, a missing element being a hole); each element
+ * that is a key part (a string, number, bigint, boolean or typed array, as
+ * Deno would make a key part of it) is an ID pointing at rule->target +
+ * that part, and any other element is skipped (other properties of the
+ * array are ignored). Without a rule (NULL), value must be a non-empty
+ * array with no holes and no other properties, whose every element is a
+ * whole key (a non-empty dense array of key parts, with no other
+ * properties); each points at that key. In both, an element with the same
+ * target as an earlier one is skipped as a duplicate. value is not kept.
  * Returns 0 and fills out (release with kvfs_ptr_list_free()), -ENOTDIR
  * when the value is not a pointer list, -EINVAL for a malformed list_key,
  * or -ENOMEM.
@@ -213,8 +222,9 @@ int kvfs_ptr_link_target(const uint8_t *list_key, size_t key_len,
  * The list's array (V8 bytes; NULL when the key has no value yet, which is
  * an empty list) with the ID of target appended as its last element: the
  * part after rule->target, or (rule NULL) the whole key as an array of
- * parts. Every other element and property is kept as it was. The new value
- * is appended to out. Returns 0, -EEXIST when the list already holds that
+ * parts. Every other element and property is kept as it was (a sparse array
+ * is written in the dense form, its holes as holes). The new value is
+ * appended to out. Returns 0, -EEXIST when the list already holds that
  * ID, -ENOTDIR when the value is not an array, -EINVAL when the target is
  * not an ID of this list or cannot be stored as one (a string that is not
  * UTF-8), or when adding a typed array would renumber the value's

@@ -562,17 +562,57 @@ START_TEST(an_empty_array_under_a_rule_is_an_empty_list)
 }
 END_TEST
 
-START_TEST(a_rule_list_must_be_a_dense_array)
+START_TEST(a_rule_list_must_be_an_array)
 {
 	static const char *values[] = {
 		"\"a\"", "{\"0\":\"a\"}", "null", "{\"$set\":[\"a\"]}",
-		"{\"$sparse\":{\"length\":3,\"items\":{\"0\":\"a\"}}}",
+		"{\"$sparse\":{\"length\":65537,\"items\":{\"0\":\"a\"}}}",
 	};
 	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		struct kvfs_ptr_list l;
 		ck_assert_int_eq(build("l", values[i], rule_of("l=p"), &l),
 				 -ENOTDIR);
 	}
+}
+END_TEST
+
+START_TEST(a_sparse_array_is_a_list_whose_holes_are_reported)
+{
+	/* [1, , 3] exactly as the real Deno wrote it: V8's sparse form. */
+	static const uint8_t deno[] = {0xff, 0x10, 0x61, 0x03, 0x49, 0x00,
+				       0x49, 0x02, 0x49, 0x04, 0x49, 0x06,
+				       0x40, 0x02, 0x03};
+	struct kv_buf key = key_of("l"), report = {0};
+	struct kvfs_ptr_list l;
+	ck_assert_int_eq(kvfs_ptr_list_from_value(key.data, key.len,
+						  KV_ENC_V8, deno,
+						  sizeof(deno), rule_of("l=p"),
+						  &l), 0);
+	ck_assert_uint_eq(l.n, 2);
+	assert_entry(&l, 0, 0, "@1", "p/@1", "../p/@1");
+	assert_entry(&l, 1, 2, "@3", "p/@3", "../p/@3");
+	ck_assert_int_eq(kvfs_ptr_list_report(&l, &report), 0);
+	ck_assert_str_eq((const char *)report.data,
+			 "[1] not a key part: {\"$hole\":true}\n");
+	kvfs_ptr_list_free(&l);
+	ck_assert_int_eq(kvfs_ptr_list_from_value(key.data, key.len,
+						  KV_ENC_V8, deno,
+						  sizeof(deno), NULL, &l),
+			 -ENOTDIR);
+	kv_buf_free(&report);
+	kv_buf_free(&key);
+}
+END_TEST
+
+START_TEST(a_sparse_array_without_holes_of_whole_keys_needs_no_rule)
+{
+	struct kvfs_ptr_list l;
+	ck_assert_int_eq(build("l", "{\"$sparse\":{\"length\":2,\"items\":"
+				    "{\"1\":[\"b\"],\"0\":[\"a\"]}}}",
+			       NULL, &l), 0);
+	assert_entry(&l, 0, 0, "a", "a", "../a");
+	assert_entry(&l, 1, 1, "b", "b", "../b");
+	kvfs_ptr_list_free(&l);
 }
 END_TEST
 
@@ -602,6 +642,7 @@ START_TEST(without_a_rule_every_element_must_be_a_whole_key)
 		"[\"a\"]", "[[[\"a\"]]]", "\"a\"", "{\"a\":[\"b\"]}",
 		"{\"$array\":{\"items\":[[\"a\"]],\"props\":{\"x\":1}}}",
 		"[{\"$array\":{\"items\":[\"a\"],\"props\":{\"x\":1}}}]",
+		"{\"$sparse\":{\"length\":2,\"items\":{\"0\":[\"a\"]}}}",
 	};
 	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		struct kvfs_ptr_list l;
@@ -663,7 +704,8 @@ START_TEST(empty_array_is_told_from_other_values)
 		{"{\"$array\":{\"items\":[],\"props\":{\"x\":1}}}", -ENOTEMPTY},
 		{"{}", -ENOTDIR},
 		{"\"[]\"", -ENOTDIR},
-		{"{\"$sparse\":{\"length\":2,\"items\":{}}}", -ENOTDIR},
+		{"{\"$sparse\":{\"length\":2,\"items\":{}}}", -ENOTEMPTY},
+		{"{\"$sparse\":{\"length\":0,\"items\":{}}}", 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct kv_buf v8 = v8_of(cases[i].json);
@@ -1006,6 +1048,31 @@ START_TEST(append_refuses_ids_outside_the_rule_and_values_that_are_not_arrays)
 }
 END_TEST
 
+START_TEST(edits_write_a_sparse_array_in_the_dense_form)
+{
+	const struct kvfs_ptr_rule *rule = rule_of("l=p");
+	struct kv_buf holey = v8_of("{\"$sparse\":{\"length\":3,\"items\":"
+				    "{\"0\":\"a\",\"2\":\"b\"},"
+				    "\"props\":{\"n\":1}}}");
+	struct kv_buf whole = v8_of("{\"$sparse\":{\"length\":2,\"items\":"
+				    "{\"0\":\"a\",\"1\":\"b\"}}}");
+	struct kv_buf out = {0};
+	ck_assert_int_eq(append(&holey, rule, "p/c", &out), 0);
+	assert_json(&out, "{\"$array\":{\"items\":[\"a\",{\"$hole\":true},"
+			  "\"b\",\"c\"],\"props\":{\"n\":1}}}");
+	out.len = 0;
+	ck_assert_int_eq(remove_id(&holey, rule, "p/a", &out), 0);
+	assert_json(&out, "{\"$array\":{\"items\":[{\"$hole\":true},\"b\"],"
+			  "\"props\":{\"n\":1}}}");
+	out.len = 0;
+	ck_assert_int_eq(append(&whole, rule, "p/c", &out), 0);
+	assert_json(&out, "[\"a\",\"b\",\"c\"]");
+	kv_buf_free(&holey);
+	kv_buf_free(&whole);
+	kv_buf_free(&out);
+}
+END_TEST
+
 START_TEST(remove_drops_every_occurrence_and_keeps_the_rest)
 {
 	struct kv_buf value = v8_of("[\"a\",\"b\",\"a\",{\"o\":1},\"a\",\"c\"]");
@@ -1120,7 +1187,9 @@ static Suite *pointers_suite(void)
 	tcase_add_test(view, report_cuts_long_elements);
 	tcase_add_test(view, report_is_empty_when_nothing_is_skipped);
 	tcase_add_test(view, an_empty_array_under_a_rule_is_an_empty_list);
-	tcase_add_test(view, a_rule_list_must_be_a_dense_array);
+	tcase_add_test(view, a_rule_list_must_be_an_array);
+	tcase_add_test(view, a_sparse_array_is_a_list_whose_holes_are_reported);
+	tcase_add_test(view, a_sparse_array_without_holes_of_whole_keys_needs_no_rule);
 	tcase_add_test(view, whole_keys_make_a_list_without_a_rule);
 	tcase_add_test(view, without_a_rule_every_element_must_be_a_whole_key);
 	tcase_add_test(view, stored_values_other_than_v8_are_not_lists);
@@ -1152,6 +1221,7 @@ static Suite *pointers_suite(void)
 	tcase_add_test(ed, append_of_a_whole_key_adds_an_array_of_its_parts);
 	tcase_add_test(ed, append_refuses_strings_deno_would_change);
 	tcase_add_test(ed, append_refuses_ids_outside_the_rule_and_values_that_are_not_arrays);
+	tcase_add_test(ed, edits_write_a_sparse_array_in_the_dense_form);
 	tcase_add_test(ed, remove_drops_every_occurrence_and_keeps_the_rest);
 	tcase_add_test(ed, remove_of_the_last_id_leaves_an_empty_array);
 	tcase_add_test(ed, remove_of_an_id_not_listed_is_enoent);
