@@ -286,6 +286,15 @@ int keyopts_open(const char *db, struct kv_store_options *opts,
 		return r;
 	opts->seal_key = key_in_use;
 	r = kv_store_open(db, opts, out);
+	/* Reading a plain store with a key at hand puts no secret at risk
+	 * (kvfs copy from a plain store into an encrypted one). */
+	if (r == -EMEDIUMTYPE && opts->read_only) {
+		opts->seal_key = NULL;
+		return kv_store_open(db, opts, out);
+	}
+	/* A key is never used to make a store: only init makes one. */
+	if (r == -ENOENT && key_in_use && opts->create)
+		return -EMEDIUMTYPE;
 	if (r != -ENOKEY || key_in_use)
 		return r;
 	r = key_from_user(db);
@@ -306,7 +315,8 @@ const char *keyopts_reason(int err)
 	case -EKEYREJECTED:
 		return "wrong passphrase or key file (it opens no keyslot)";
 	case -EMEDIUMTYPE:
-		return "not an encrypted store, and a key was given";
+		return "not an encrypted store (kvfs init --encrypt makes one), "
+		       "and a key was given";
 	case -EIO:
 		return "input/output error (in an encrypted store: a value or "
 		       "key that does not authenticate)";

@@ -52,7 +52,9 @@ bool keyopts_take_fuse(const char *arg, int key);
 	"  (else KVFS_PASSPHRASE, else the terminal is asked)\n"
 
 /*
- * kv_store_open() with the key the options give. Without key options, a
+ * kv_store_open() with the key the options give; a plain store opened
+ * read-only is opened without it (only writing to a plain store with a key
+ * at hand is refused, -EMEDIUMTYPE). Without key options, a
  * store found encrypted (-ENOKEY) is opened again with KVFS_PASSPHRASE or
  * a passphrase asked on the terminal. On success opts->seal_key is the key
  * used (NULL for a plain store); it lives until the process ends, so the

@@ -58,9 +58,10 @@ struct kv_engine_ops {
 	 * Set (value non-NULL) or delete the metadata value name, in one
 	 * write transaction with SQLite's secure_delete on, only when it
 	 * still holds expect[0..expect_len) (expect NULL: when it is absent);
-	 * else -ECANCELED and nothing changes. An encrypted store's keyslots
-	 * and keyring change this way, so two concurrent changes never lose
-	 * one another and the old bytes do not linger in the file.
+	 * else -ECANCELED and nothing changes; then the WAL is emptied
+	 * (wal_checkpoint(TRUNCATE)) when no reader holds it. An encrypted
+	 * store's keyslots and keyring change this way, so two concurrent
+	 * changes never lose one another and the old bytes do not linger.
 	 */
 	int (*meta_swap)(void *engine, const char *name, const uint8_t *expect,
 			 size_t expect_len, const uint8_t *value, size_t len);

@@ -827,6 +827,11 @@ static int meta_swap(void *engine, const char *name, const uint8_t *expect,
 			r = meta_write(e, name, value, len);
 		r = finish(e, r);
 	}
+	/* The old bytes also live in the WAL's copies of the page: empty it
+	 * now if no reader holds it (else at a later checkpoint). */
+	if (r == 0)
+		sqlite3_exec(e->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+			     NULL, NULL);
 	end_operation(e);
 	return r;
 }
