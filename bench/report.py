@@ -75,6 +75,33 @@ def fs_summary():
     return out
 
 
+# ---- 4. sealed against plain ----------------------------------------------
+
+SEALED_OPS = [("create", "create+write a file"), ("read", "open+read a file")]
+
+
+def sealed_summary():
+    """Sealing's overhead: sealed/plain - 1 per run, then the median."""
+    out = {}
+    for op, _ in SEALED_OPS:
+        out[op] = {}
+        for clock, field in (("wall", "ns"), ("cpu", "cpu_ns")):
+            per = {"plain": {}, "sealed": {}}
+            for r in rows:
+                if r["cmp"] == "sealed" and r["op"] == op:
+                    per[r["side"]][r["run"]] = r[field] / r["n"]
+            over = [per["sealed"][run] / per["plain"][run] - 1
+                    for run in sorted(per["plain"])
+                    if run in per["sealed"] and per["plain"][run] > 0]
+            out[op][clock] = {
+                "plain_us": median(list(per["plain"].values())) / 1e3,
+                "sealed_us": median(list(per["sealed"].values())) / 1e3,
+                "overhead": median(over),
+                "overheads": [round(o, 3) for o in over],
+            }
+    return out
+
+
 # ---- 2. the store against Deno ------------------------------------------
 
 STORE_OPS = [("set", "set (one commit)"), ("get", "get"),
@@ -141,7 +168,7 @@ def scale_summary():
 
 # ---- targets ---------------------------------------------------------------
 
-def targets(fs, store, scale):
+def targets(fs, store, scale, sealed):
     out = []
 
     def add(name, value, text, met):
@@ -182,8 +209,10 @@ def targets(fs, store, scale):
             "logarithmic: <= 3x", worst <= 3)
     else:
         add("growth 10^4 -> 10^6 (3)", None, "not measured (one size)", None)
-    add("sealing overhead (4)", None, "not measured (no sealed store yet)",
-        None)
+    for op, _ in SEALED_OPS:
+        for clock in ("wall", "cpu"):
+            v = sealed[op][clock]["overhead"]
+            add(f"sealing overhead, {op} (4) [{clock}]", v, "< 20%", v < 0.20)
     return out
 
 
@@ -248,11 +277,18 @@ def print_report(fs, store, scale, tgts, sealed):
               "".join(f"{e['find_entries']:>12}" for e in sizes))
         print(f"  {'(generate the store)':30}" +
               "".join(f"{e['generate_s']:>10.1f} s" for e in sizes))
-    print(f"\n4. sealed vs plain: {sealed}")
+    print(f"\n{'4. sealed vs plain (' + str(meta.get('files')) + ' files)':40} "
+          f"{'plain':>10} {'sealed':>11} {'overhead':>9} {'cpu overhead':>13}")
+    for op, label in SEALED_OPS:
+        w, c = sealed[op]["wall"], sealed[op]["cpu"]
+        print(f"  {label:38} {fmt_us(w['plain_us']):>10} "
+              f"{fmt_us(w['sealed_us']):>11} {w['overhead'] * 100:>8.1f}% "
+              f"{c['overhead'] * 100:>12.1f}%")
     print(f"\n{'target':42} {'measured':>10}  {'wanted':28} verdict")
     for t in tgts:
         v = t["value"]
         shown = ("-" if v is None else
+                 f"{v * 100:.1f}%" if "overhead" in t["measurement"] else
                  f"{v:.2f} MiB" if "RSS" in t["measurement"] else
                  f"{v:.2f} ms" if "(3)" in t["measurement"] and "growth" not in t["measurement"] else
                  f"{v:.2f}x")
@@ -301,8 +337,8 @@ plot $d using 1:2 with linespoints lw 2 pt 7 title "ls of a 10-entry directory",
 fs = fs_summary()
 store = store_summary()
 scale = scale_summary()
-sealed = next((r["status"] for r in rows if r["cmp"] == "sealed"), "not run")
-tgts = targets(fs, store, scale)
+sealed = sealed_summary()
+tgts = targets(fs, store, scale, sealed)
 print_report(fs, store, scale, tgts, sealed)
 with open(json_path, "w") as f:
     json.dump({"meta": meta, "mount": fs, "store": store, "scale": scale,
