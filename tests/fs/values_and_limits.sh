@@ -175,6 +175,21 @@ test_o_trunc_and_no_write_stores_the_empty_value_at_close()
 	wait_until 5 test "$(db_get "$(skey f)")" = "3:"
 }
 
+test_o_trunc_by_a_shell_s_exec_3_keeps_the_old_value_until_close()
+{
+	printf old >"$MNT/f"
+	mkfifo go
+	# Only builtins while fd 3 is open: a command run from this shell
+	# would inherit fd 3 and flush it at its exit.
+	bash -c 'exec 3>"$1"; : >opened; read -r _ <go; exec 3>&-' \
+		sh "$MNT/f" &
+	wait_until 10 test -e opened
+	expect_eq "$(db_get "$(skey f)")" "3:6f6c64" "while open with O_TRUNC"
+	echo >go
+	wait $!
+	wait_until 5 test "$(db_get "$(skey f)")" = "3:"
+}
+
 test_a_shell_redirect_does_not_store_an_empty_value_first()
 {
 	# The shell opens with O_TRUNC, dup2s the descriptor and closes the
