@@ -130,6 +130,8 @@ static int init_store(const struct init_args *a, struct kv_seal_key *key)
 	bool made_db = access(a->db, F_OK) != 0;
 	int r = kv_store_open(a->db, &o, &s);
 
+	if (r == -ENOKEY)
+		r = -EEXIST; /* encrypted already */
 	if (r == 0 && kv_store_read_only(s))
 		r = -EROFS;
 	if (r == 0 && !made_db && !key)

@@ -31,6 +31,8 @@ t_init_encrypt_states_the_store_id_and_the_plaintext_limit() {
 	printf '%s\n' "$out" | grep -Eq '^db: an encrypted store, store id [0-9a-f]{32}$'
 	printf '%s\n' "$out" | grep -q '^largest value: 65489 bytes (65536 less 47 bytes of sealing)$'
 	printf '%s\n' "$out" | grep -q '^keyslot 1: passphrase (Argon2id, 2 passes, 64 MiB)$'
+	expect_status 1 "$KVFS" init --encrypt --passphrase-file pass "${KDF[@]}" db
+	expect_error_line "kvfs init: db:" "exists"
 }
 
 t_init_without_encrypt_makes_a_plain_store_and_refuses_an_existing_one() {
