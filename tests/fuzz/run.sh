@@ -6,7 +6,9 @@
 # TARGET (tests/fuzz/regressions/TARGET/).
 #
 # MODE fuzz: run PROGRAM (the target linked with libFuzzer) for
-# KVFS_FUZZ_SECONDS (default 5) on the same inputs. New inputs go to
+# KVFS_FUZZ_SECONDS (default 5) from the seed corpus; the saved
+# regressions are left to the replay, so that a known crash fails one test
+# and does not stop the fuzzing. New inputs go to
 # KVFS_FUZZ_CORPUS/TARGET when set (keep it between runs to fuzz longer),
 # else to a scratch directory. A crash is printed in hex and kept in
 # $KVFS_BUILD_ROOT/fuzz-artifacts/TARGET/: add it to the regressions.
@@ -20,11 +22,11 @@ trap 'rm -rf "$work"' EXIT
 
 "$seeds_program" "$KVFS_SHARED" "$work/seeds" >/dev/null
 mkdir -p "$work/seeds/$target"
-inputs=("$work/seeds/$target")
 regressions=$KVFS_SOURCE_ROOT/tests/fuzz/regressions/$target
-[ -d "$regressions" ] && inputs+=("$regressions")
 
 if [ "$mode" = replay ]; then
+	inputs=("$work/seeds/$target")
+	[ -d "$regressions" ] && inputs+=("$regressions")
 	exec "$program" "${inputs[@]}"
 fi
 
@@ -44,10 +46,10 @@ dict=$KVFS_SOURCE_ROOT/tests/fuzz/$target.dict
 [ -f "$dict" ] && options+=(-dict="$dict")
 
 status=0
-"$program" "${options[@]}" "$corpus" "${inputs[@]}" || status=$?
+touch "$work/start"
+"$program" "${options[@]}" "$corpus" "$work/seeds/$target" || status=$?
 if [ "$status" != 0 ]; then
-	for crash in "$artifacts"/*; do
-		[ -f "$crash" ] || continue
+	for crash in $(find "$artifacts" -type f -newer "$work/start"); do
 		echo "# $target crashed on $crash:"
 		xxd -p "$crash" | tr -d '\n'
 		echo
