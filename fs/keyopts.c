@@ -232,8 +232,9 @@ static int passphrase_from_terminal(const char *prompt, int times,
 	if (r == 0 && times == 2)
 		r = ask("Again: ", false, b, MAX_PASSPHRASE, &blen);
 	if (r == -ENXIO)
-		why = "an encrypted store: give its key with --passphrase-file, "
-		      "--key-file or KVFS_PASSPHRASE (no terminal to ask on)";
+		why = "an encrypted store: give its key with "
+		      "--passphrase-file, --key-file or KVFS_PASSPHRASE (no "
+		      "terminal to ask on)";
 	else if (r == -E2BIG || (r == 0 && alen == 0))
 		why = "no passphrase given (or one longer than 4096 bytes)";
 	else if (r == 0 && times == 2 &&
@@ -315,8 +316,8 @@ const char *keyopts_reason(int err)
 	case -EKEYREJECTED:
 		return "wrong passphrase or key file (it opens no keyslot)";
 	case -EMEDIUMTYPE:
-		return "not an encrypted store (kvfs init --encrypt makes one), "
-		       "and a key was given";
+		return "not an encrypted store (kvfs init --encrypt makes "
+		       "one), and a key was given";
 	case -EIO:
 		return "input/output error (in an encrypted store: a value or "
 		       "key that does not authenticate)";
@@ -449,7 +450,8 @@ void keyopts_slot_text(const struct kv_slot_info *slot, char *buf,
 {
 	switch (slot->kind) {
 	case KV_SLOT_PASSPHRASE:
-		snprintf(buf, size, "passphrase (Argon2id, %llu passes, %zu MiB)",
+		snprintf(buf, size,
+			 "passphrase (Argon2id, %llu passes, %zu MiB)",
 			 (unsigned long long)slot->opslimit,
 			 slot->memlimit >> 20);
 		break;

@@ -22,6 +22,21 @@ struct kv_meta_guard {
 	size_t len;
 };
 
+/* What sum, min or max leaves at a key holding cur: Deno's arithmetic
+ * (sum wraps mod 2^64). For the engines and the store's sealed commits. */
+static inline uint64_t kv_u64_combine(enum kv_mutation_type type,
+				      uint64_t cur, uint64_t operand)
+{
+	switch (type) {
+	case KV_MUT_MIN:
+		return cur < operand ? cur : operand;
+	case KV_MUT_MAX:
+		return cur > operand ? cur : operand;
+	default:
+		return cur + operand;
+	}
+}
+
 struct kv_engine_ops {
 	const char *name;
 

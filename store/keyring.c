@@ -101,7 +101,8 @@ static bool gens_valid(const struct seal_row *row)
 	if (row->n_gens < 1 || row->n_gens > KV_SEAL_MAX_GENERATIONS)
 		return false;
 	for (unsigned i = 0; i < row->n_gens; i++) {
-		if (row->gens[i] == 0 || (i && row->gens[i] <= row->gens[i - 1]))
+		if (row->gens[i] == 0 ||
+		    (i && row->gens[i] <= row->gens[i - 1]))
 			return false;
 		has_current |= row->gens[i] == row->current;
 	}

@@ -140,8 +140,9 @@ static int change_row(struct kv_store *s, row_edit edit, void *arg)
 		if (r == 0)
 			r = seal_row_write(&row, &next);
 		if (r == 0)
-			r = s->ops->meta_swap(s->engine, SEAL_ROW_NAME, old.data,
-					      old.len, next.data, next.len);
+			r = s->ops->meta_swap(s->engine, SEAL_ROW_NAME,
+					      old.data, old.len, next.data,
+					      next.len);
 		if (r == 0) {
 			pthread_mutex_lock(&z->lock);
 			r = sealer_adopt(z, next.data, next.len);
@@ -246,10 +247,9 @@ static int store_is_empty(struct kv_store *s)
 {
 	uint8_t end[KV_MAX_READ_KEY];
 	struct kv_entries got = { 0 };
+	struct kv_range all;
 
-	memset(end, 0xff, sizeof(end));
-	struct kv_range all = { (const uint8_t *)"", 0, end, sizeof(end), 1,
-				false };
+	store_range_to_end(NULL, 0, 1, end, &all);
 	int r = store_read_raw(s, &all, 1, &got);
 	if (r == 0 && got.n)
 		r = -EEXIST;
@@ -463,24 +463,14 @@ static int write_batch(struct kv_store *s, struct reseal_batch *b,
 	return 0;
 }
 
-/* Next key after key: key followed by 0x00. */
-static int seek_after(struct kv_buf *next, const uint8_t *key, size_t len)
-{
-	next->len = 0;
-	int r = kv_buf_append(next, key, len);
-	return r < 0 ? r : kv_buf_push(next, 0x00);
-}
-
 static int read_batch(struct kv_store *s, struct kv_rekey *r, size_t batch,
 		      struct kv_entries *got)
 {
 	uint8_t end[KV_MAX_READ_KEY];
+	struct kv_range range;
 
-	memset(end, 0xff, sizeof(end));
-	struct kv_range range = { r->next.data ? r->next.data
-					       : (const uint8_t *)"",
-				  r->next.len, end, sizeof(end),
-				  (unsigned)batch, false };
+	store_range_to_end(r->next.data, r->next.len, (unsigned)batch, end,
+			   &range);
 	return store_read_raw(s, &range, 1, got);
 }
 
@@ -509,8 +499,8 @@ static int reseal_some(struct kv_store *s, struct kv_rekey *r, size_t batch,
 	if (e == 0 && b->n)
 		e = write_batch(s, b, now, written);
 	if (e == 0 && used)
-		e = seek_after(&r->next, got.v[used - 1].key,
-			       got.v[used - 1].key_len);
+		e = store_key_plus(got.v[used - 1].key,
+				   got.v[used - 1].key_len, 0x00, &r->next);
 	*pass_done = e == 0 && used == got.n && got.n < batch;
 	if (b)
 		batch_free(b);

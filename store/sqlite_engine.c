@@ -551,19 +551,6 @@ static int read_u64(struct sqlite_engine *e, const uint8_t *key,
 	return r;
 }
 
-static uint64_t combine_u64(enum kv_mutation_type type, uint64_t cur,
-			    uint64_t operand)
-{
-	switch (type) {
-	case KV_MUT_MIN:
-		return cur < operand ? cur : operand;
-	case KV_MUT_MAX:
-		return cur > operand ? cur : operand;
-	default:
-		return cur + operand; /* wraps mod 2^64, as Deno's sum */
-	}
-}
-
 static int apply_u64(struct sqlite_engine *e, const struct kv_mutation *m,
 		     int64_t version, int64_t now_ms)
 {
@@ -576,7 +563,7 @@ static int apply_u64(struct sqlite_engine *e, const struct kv_mutation *m,
 	r = read_u64(e, m->key, m->key_len, now_ms, &present, &cur);
 	if (r < 0)
 		return r;
-	result = present ? combine_u64(m->type, cur, operand) : operand;
+	result = present ? kv_u64_combine(m->type, cur, operand) : operand;
 	uint8_t buf[8];
 	kv_u64_encode(result, buf);
 	return upsert(e, m->key, m->key_len, KV_ENC_U64, buf, sizeof(buf),

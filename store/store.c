@@ -146,9 +146,8 @@ static bool has_prefix(const uint8_t *key, size_t len, const uint8_t *prefix,
 				     memcmp(key, prefix, prefix_len) == 0);
 }
 
-/* key followed by one byte: the bounds Deno computes for gets and lists. */
-static int key_plus(const uint8_t *key, size_t len, uint8_t byte,
-		    struct kv_buf *out)
+int store_key_plus(const uint8_t *key, size_t len, uint8_t byte,
+		   struct kv_buf *out)
 {
 	out->len = 0;
 	int r = kv_buf_append(out, key, len);
@@ -195,6 +194,14 @@ static int snapshot_read(struct kv_store *s, struct kv_range *ranges,
 	return r;
 }
 
+void store_range_to_end(const uint8_t *start, size_t len, unsigned limit,
+			uint8_t end[KV_MAX_READ_KEY], struct kv_range *out)
+{
+	memset(end, 0xff, KV_MAX_READ_KEY);
+	*out = (struct kv_range){ len ? start : (const uint8_t *)"", len, end,
+				  KV_MAX_READ_KEY, limit, false };
+}
+
 int store_read_raw(struct kv_store *s, const struct kv_range *ranges,
 		   size_t n, struct kv_entries *out)
 {
@@ -210,7 +217,8 @@ static bool names_unknown_generation(const struct kv_sealer *z,
 			const struct kv_entry *e = &lists[i].v[j];
 			uint32_t gen;
 			if (e->encoding == KV_ENC_BYTES &&
-			    seal_generation(e->value, e->value_len, &gen) == 0 &&
+			    seal_generation(e->value, e->value_len,
+					    &gen) == 0 &&
 			    sealer_gen_index(z, gen) < 0)
 				return true;
 		}
@@ -267,7 +275,7 @@ int kv_store_get_many(struct kv_store *s, const uint8_t *const *keys,
 	if (n > KV_MAX_READ_RANGES)
 		return -E2BIG;
 	for (size_t i = 0; i < n && r == 0; i++) {
-		r = key_plus(keys[i], key_lens[i], 0x00, &ends[i]);
+		r = store_key_plus(keys[i], key_lens[i], 0x00, &ends[i]);
 		ranges[i] = (struct kv_range){ keys[i], key_lens[i],
 					       ends[i].data, ends[i].len, 1,
 					       false };
@@ -411,11 +419,13 @@ static int selector_init(const struct kv_list *sel, struct selector *out)
 	if (sel->start)
 		r = kv_buf_append(&out->start, sel->start, sel->start_len);
 	else
-		r = key_plus(sel->prefix, sel->prefix_len, 0x00, &out->start);
+		r = store_key_plus(sel->prefix, sel->prefix_len, 0x00,
+				   &out->start);
 	if (r == 0 && sel->end)
 		r = kv_buf_append(&out->end, sel->end, sel->end_len);
 	else if (r == 0)
-		r = key_plus(sel->prefix, sel->prefix_len, 0xff, &out->end);
+		r = store_key_plus(sel->prefix, sel->prefix_len, 0xff,
+				   &out->end);
 	out->common = sel->prefix;
 	out->common_len = sel->prefix_len;
 	if (sel->start && sel->end) {
@@ -549,11 +559,11 @@ int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
 		      !has_prefix(after, after_len, prefix, prefix_len)))
 		return -EINVAL;
 	if (after)
-		r = key_plus(after, after_len, KV_KEY_CHILD_END, &start);
+		r = store_key_plus(after, after_len, KV_KEY_CHILD_END, &start);
 	else
-		r = key_plus(prefix, prefix_len, 0x00, &start);
+		r = store_key_plus(prefix, prefix_len, 0x00, &start);
 	if (r == 0)
-		r = key_plus(prefix, prefix_len, 0xff, &end);
+		r = store_key_plus(prefix, prefix_len, 0xff, &end);
 	if (r == 0) {
 		/* Only keys matter here: values stay sealed. */
 		struct kv_range range = { start.data, start.len, end.data,
@@ -709,19 +719,6 @@ static long earlier_on_key(const struct kv_atomic *a, size_t i)
 	return -1;
 }
 
-static uint64_t combine_u64(enum kv_mutation_type type, uint64_t cur,
-			    uint64_t operand)
-{
-	switch (type) {
-	case KV_MUT_MIN:
-		return cur < operand ? cur : operand;
-	case KV_MUT_MAX:
-		return cur > operand ? cur : operand;
-	default:
-		return cur + operand; /* wraps mod 2^64, as Deno's sum */
-	}
-}
-
 /*
  * Read, in one snapshot, the rows of the sum/min/max mutations that no
  * earlier mutation of the atomic writes; operands.v[k] (or none) is the
@@ -740,7 +737,7 @@ static int read_operands(struct kv_store *s, const struct kv_atomic *a,
 		const struct kv_mutation *m = &a->mutations[i];
 		if (!is_u64_op(m) || earlier_on_key(a, i) >= 0)
 			continue;
-		r = key_plus(m->key, m->key_len, 0x00, &ends[n]);
+		r = store_key_plus(m->key, m->key_len, 0x00, &ends[n]);
 		ranges[n] = (struct kv_range){ m->key, m->key_len,
 					       ends[n].data, ends[n].len, 1,
 					       false };
@@ -818,8 +815,9 @@ static int plan_u64(const struct kv_atomic *a, struct sealed_plan *p)
 				   kv_u64_decode(st.value, st.value_len,
 						 &cur) < 0))
 			return -EINVAL;
-		uint64_t result = st.present ? combine_u64(m->type, cur, operand)
-					     : operand;
+		uint64_t result =
+			st.present ? kv_u64_combine(m->type, cur, operand)
+				   : operand;
 		kv_u64_encode(result, p->results[i]);
 		*m = (struct kv_mutation){ KV_MUT_SET, m->key, m->key_len,
 					   KV_ENC_U64, p->results[i], 8, -1 };
@@ -888,7 +886,7 @@ static int caller_checks_hold(struct kv_store *s, const struct kv_atomic *a)
 
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const struct kv_check *c = &a->checks[i];
-		r = key_plus(c->key, c->key_len, 0x00, &ends[i]);
+		r = store_key_plus(c->key, c->key_len, 0x00, &ends[i]);
 		ranges[i] = (struct kv_range){ c->key, c->key_len,
 					       ends[i].data, ends[i].len, 1,
 					       false };
@@ -975,7 +973,8 @@ int kv_store_commit(struct kv_store *s, const struct kv_atomic *a,
 	if (r == 0 && s->sealer)
 		r = commit_sealed(s, a, vs);
 	else if (r == 0)
-		r = s->ops->atomic_write(s->engine, a, store_now_ms(), NULL, vs);
+		r = s->ops->atomic_write(s->engine, a, store_now_ms(), NULL,
+					 vs);
 	if (r == 0 && versionstamp)
 		memcpy(versionstamp, vs, sizeof(vs));
 	return r;

@@ -18,6 +18,16 @@ struct kv_store {
 
 int64_t store_now_ms(void);
 
+/* key followed by one byte, into out (emptied first): the bounds Deno
+ * computes for gets and lists, and the key right after key (0x00). */
+int store_key_plus(const uint8_t *key, size_t len, uint8_t byte,
+		   struct kv_buf *out);
+
+/* A range from start[0..len) to past every key a read may name
+ * (KV_MAX_READ_KEY bytes of 0xff, written to end). */
+void store_range_to_end(const uint8_t *start, size_t len, unsigned limit,
+			uint8_t end[KV_MAX_READ_KEY], struct kv_range *out);
+
 /* Read ranges in one snapshot as the rows are, sealed values unopened:
  * no limit on n, the caller's bounds trusted. */
 int store_read_raw(struct kv_store *s, const struct kv_range *ranges,
