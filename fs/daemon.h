@@ -22,6 +22,8 @@ enum node_kind {
 	NODE_FILE,    /* a key with a value and nothing below it */
 	NODE_VALUE,   /* the @value file of a directory */
 	NODE_SCRATCH, /* an editor's scratch file, kept in memory */
+	NODE_LIST,    /* a key holding a pointer list (daemon_pointers.c) */
+	NODE_LINK,    /* one ID of a list: the list's key, scratch_name */
 };
 
 /*
@@ -33,7 +35,7 @@ struct node {
 	enum node_kind kind;
 	struct kv_buf key;    /* encoded key (DIR: the prefix; SCRATCH: the
 				 parent directory's prefix) */
-	char *scratch_name;   /* NODE_SCRATCH */
+	char *scratch_name;   /* NODE_SCRATCH; NODE_LINK: the link's name */
 	uint64_t nlookup;
 	unsigned open_count;
 	bool attached;	      /* reachable by key (not unlinked) */
@@ -110,6 +112,7 @@ struct key_info {
 	bool has_value;
 	bool has_children;
 	bool is_dir;
+	bool is_list; /* a pointer list, shown as a directory (is_dir) */
 	struct kv_entry entry;
 	bool rendered;
 	int render_error;
@@ -122,7 +125,7 @@ struct child {
 	enum node_kind kind; /* NODE_DIR, NODE_FILE or NODE_SCRATCH */
 	uint8_t *key;
 	size_t key_len;
-	char *name; /* NODE_SCRATCH */
+	char *name; /* NODE_SCRATCH, NODE_LINK */
 };
 
 struct child_list {
@@ -160,6 +163,8 @@ struct kvfs {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	bool stopping;
+
+	struct ptr_state *ptr; /* pointer lists (daemon_pointers.c) */
 };
 
 /* ---- nodes (daemon_nodes.c); call with fs->lock held ------------------ */
@@ -266,5 +271,38 @@ int ops_stat_node(struct kvfs *fs, struct node *n, struct stat *st);
 void ops_keep_dir(struct kvfs *fs, const uint8_t *key, size_t key_len);
 int64_t ops_expire_in(int64_t expires_at_ms);
 struct handle *ops_dirty_handle(struct kvfs *fs, struct node *n);
+
+/* ---- pointer lists (daemon_pointers.c, docs/pointers.md) -------------- */
+
+/* What ptr_rmdir() returns when the name is no list: the caller's rmdir
+ * decides. */
+#define PTR_NOT_A_LIST 1
+
+/*
+ * Set up pointer lists: the rule text of the mount option (may be NULL),
+ * then the rules the open store keeps; mountpoint is made absolute for
+ * absolute ln -s targets. Reports errors on stderr. Returns 0, -EINVAL for
+ * rules that do not parse, or another error; ptr_destroy() in any case.
+ */
+int ptr_init(struct kvfs *fs, const char *rules, const char *mountpoint);
+void ptr_destroy(struct kvfs *fs);
+/* Whether the entry of a key with nothing below it holds a list. */
+bool ptr_entry_is_list(struct kvfs *fs, const struct kv_entry *e);
+/* The same for a key with nothing below it, read from the store. */
+bool ptr_key_is_list(struct kvfs *fs, const uint8_t *key, size_t len);
+/* Operations on a NODE_LIST directory and its NODE_LINK nodes. */
+int ptr_lookup(struct kvfs *fs, struct node *list, const char *name,
+	       struct fuse_entry_param *e);
+int ptr_stat_link(struct kvfs *fs, struct node *n, struct stat *st);
+int ptr_list_children(struct kvfs *fs, struct node *list,
+		      struct child_list *out);
+int ptr_unlink(struct kvfs *fs, struct node *list, const char *name);
+/* rmdir of an empty list in dir: 0, an error, or PTR_NOT_A_LIST. */
+int ptr_rmdir(struct kvfs *fs, struct node *dir, const char *name);
+/* The user.kv.pointers.skipped xattr of a list directory. */
+int ptr_skipped_xattr(struct kvfs *fs, struct node *list, struct kv_buf *out);
+void ptr_readlink(fuse_req_t req, fuse_ino_t ino);
+void ptr_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		 const char *name);
 
 #endif

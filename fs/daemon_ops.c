@@ -101,7 +101,7 @@ static int node_stat(struct kvfs *fs, struct node *n, struct key_info *ki,
 		     struct stat *st)
 {
 	stat_base(fs, n, st);
-	if (n->kind == NODE_DIR) {
+	if (n->kind == NODE_DIR || n->kind == NODE_LIST) {
 		st->st_mode = S_IFDIR | (0777 & ~fs->opt.umask);
 		st->st_nlink = 2;
 		return 0;
@@ -154,6 +154,8 @@ int ops_stat_node(struct kvfs *fs, struct node *n, struct stat *st)
 {
 	struct key_info ki = {0};
 	int r = 0;
+	if (n->kind == NODE_LINK)
+		return ptr_stat_link(fs, n, st);
 	if (n->kind != NODE_SCRATCH && !(n->kind == NODE_DIR) && !n->pending) {
 		const uint8_t *k;
 		size_t kl;
@@ -271,7 +273,9 @@ static int lookup_locked(struct kvfs *fs, struct node *dir, const char *name,
 	r = key_info_load(fs, key.data, key.len, &ki);
 	if (r < 0)
 		goto out;
-	if (ki.is_dir)
+	if (ki.is_list)
+		n = node_get(fs, NODE_LIST, key.data, key.len, NULL);
+	else if (ki.is_dir)
 		n = node_get(fs, NODE_DIR, key.data, key.len, NULL);
 	else if (ki.has_value)
 		n = node_get(fs, NODE_FILE, key.data, key.len, NULL);
@@ -298,7 +302,9 @@ static void kvfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	pthread_mutex_lock(&fs->lock);
 	struct node *dir = node_by_ino(fs, parent);
-	int r = dir ? lookup_locked(fs, dir, name, &e) : -ENOENT;
+	int r = !dir			   ? -ENOENT
+		: dir->kind == NODE_LIST ? ptr_lookup(fs, dir, name, &e)
+					   : lookup_locked(fs, dir, name, &e);
 	pthread_mutex_unlock(&fs->lock);
 	if (r == -ENOENT) {
 		/* A negative entry with no timeout: a key another process
@@ -702,7 +708,7 @@ static int create_locked(struct kvfs *fs, struct node *dir, const char *name,
 	if (fs->opt.read_only)
 		return -EROFS;
 	if (dir->kind != NODE_DIR)
-		return -ENOTDIR;
+		return dir->kind == NODE_LIST ? -EPERM : -ENOTDIR;
 	struct node *n;
 	if (is_scratch_name(fs, name)) {
 		n = node_get(fs, NODE_SCRATCH, dir->key.data, dir->key.len,
@@ -836,7 +842,10 @@ static void kvfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct key_info ki = {0};
 	pthread_mutex_lock(&fs->lock);
 	struct node *dir = node_by_ino(fs, parent);
-	int r = !dir ? -ENOENT : dir->kind != NODE_DIR ? -ENOTDIR : 0;
+	int r = !dir			   ? -ENOENT
+		: dir->kind == NODE_LIST ? -EPERM
+		: dir->kind != NODE_DIR	   ? -ENOTDIR
+					   : 0;
 	if (r == 0 && fs->opt.read_only)
 		r = -EROFS;
 	if (r == 0 && (strcmp(name, KVFS_NAME_VALUE) == 0 ||
@@ -954,7 +963,9 @@ static void kvfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct kvfs *fs = fs_of(req);
 	pthread_mutex_lock(&fs->lock);
 	struct node *dir = node_by_ino(fs, parent);
-	int r = dir ? unlink_locked(fs, dir, name) : -ENOENT;
+	int r = !dir			   ? -ENOENT
+		: dir->kind == NODE_LIST ? ptr_unlink(fs, dir, name)
+					   : unlink_locked(fs, dir, name);
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, -r);
 }
@@ -994,7 +1005,9 @@ static void kvfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct kvfs *fs = fs_of(req);
 	pthread_mutex_lock(&fs->lock);
 	struct node *dir = node_by_ino(fs, parent);
-	int r = dir ? rmdir_locked(fs, dir, name) : -ENOENT;
+	int r = dir ? ptr_rmdir(fs, dir, name) : -ENOENT;
+	if (r == PTR_NOT_A_LIST)
+		r = rmdir_locked(fs, dir, name);
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, -r);
 }
@@ -1017,13 +1030,17 @@ static void kvfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct node *n = node_by_ino(fs, ino);
 	if (r == 0 && !n)
 		r = -ENOENT;
-	if (r == 0 && n->kind != NODE_DIR)
+	if (r == 0 && n->kind != NODE_DIR && n->kind != NODE_LIST)
 		r = -ENOTDIR;
 	if (r == 0) {
 		d->prefix_len = n->key.len;
-		r = list_children(fs, n->key.data, n->key.len, &d->children);
+		r = n->kind == NODE_LIST
+			    ? ptr_list_children(fs, n, &d->children)
+			    : list_children(fs, n->key.data, n->key.len,
+					    &d->children);
 	}
-	if (r == 0 && n->key.len) {
+	/* A list's @value is not listed: a glob of the list is its links. */
+	if (r == 0 && n->key.len && n->kind == NODE_DIR) {
 		struct kv_entry e;
 		int g = kv_store_get(fs->store, n->key.data, n->key.len, &e);
 		if (g == 0) {
@@ -1079,7 +1096,9 @@ static void kvfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			if (child_name(c, d->prefix_len, &name) < 0)
 				continue;
 			nm = (const char *)name.data;
-			st.st_mode = c->kind == NODE_DIR ? S_IFDIR : S_IFREG;
+			st.st_mode = c->kind == NODE_DIR    ? S_IFDIR
+				     : c->kind == NODE_LINK ? S_IFLNK
+							    : S_IFREG;
 		} else {
 			break;
 		}
@@ -1262,6 +1281,8 @@ static void kvfs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 const struct fuse_lowlevel_ops kvfs_ops = {
 	.lookup = kvfs_lookup,
+	.readlink = ptr_readlink,
+	.symlink = ptr_symlink,
 	.forget = kvfs_forget,
 	.forget_multi = kvfs_forget_multi,
 	.getattr = kvfs_getattr,

@@ -408,9 +408,10 @@ void kvfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_mutex_lock(&fs->lock);
 	struct node *sdir = node_by_ino(fs, parent);
 	struct node *ddir = node_by_ino(fs, newparent);
-	int r = sdir && ddir ? rename_locked(fs, sdir, name, ddir, newname,
-					     flags)
-			     : -ENOENT;
+	int r = !sdir || !ddir ? -ENOENT
+		: sdir->kind == NODE_LIST || ddir->kind == NODE_LIST
+			? -EPERM
+			: rename_locked(fs, sdir, name, ddir, newname, flags);
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, -r);
 }

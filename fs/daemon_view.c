@@ -40,7 +40,9 @@ int key_info_load(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		key_info_free(ki);
 		return r;
 	}
-	ki->is_dir = key_len == 0 || ki->has_children ||
+	if (ki->has_value && !ki->has_children)
+		ki->is_list = ptr_entry_is_list(fs, &ki->entry);
+	ki->is_dir = key_len == 0 || ki->has_children || ki->is_list ||
 		     empty_dir_has(fs, key, key_len) ||
 		     in_memory_children(fs, key, key_len);
 	return 0;
@@ -223,7 +225,10 @@ int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
 		if (r < 0)
 			goto fail;
 		enum node_kind kind = has_children ? NODE_DIR : NODE_FILE;
-		if (!has_children && empty_dir_has(fs, child.data, child.len))
+		if (!has_children && (empty_dir_has(fs, child.data, child.len) ||
+				      (has_value &&
+				       ptr_key_is_list(fs, child.data,
+						       child.len))))
 			kind = NODE_DIR;
 		r = child_list_add(out, child.data, child.len, NULL, kind);
 		if (r < 0)
@@ -263,7 +268,7 @@ fail:
 int child_name(const struct child *c, size_t prefix_len, struct kv_buf *out)
 {
 	out->len = 0;
-	if (c->kind == NODE_SCRATCH) {
+	if (c->kind == NODE_SCRATCH || c->kind == NODE_LINK) {
 		int r = kv_buf_append(out, c->name, strlen(c->name) + 1);
 		if (r == 0)
 			out->len--; /* NUL-terminated, as names are */

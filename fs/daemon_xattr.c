@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "name.h"
+#include "pointers.h"
 
 #define XATTR_KEY "user.kv.key"
 #define XATTR_VERSIONSTAMP "user.kv.versionstamp"
@@ -110,6 +111,8 @@ static int getxattr_locked(struct kvfs *fs, struct node *n, const char *name,
 {
 	if (!is_key_node(n))
 		return -ENODATA;
+	if (n->kind == NODE_LIST && strcmp(name, KVFS_PTR_SKIPPED_XATTR) == 0)
+		return ptr_skipped_xattr(fs, n, out);
 	if (strcmp(name, XATTR_KEY) == 0)
 		return kvfs_key_to_js(n->key.data, n->key.len, out);
 	if (!is_value_node(n))
@@ -173,7 +176,8 @@ void kvfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct node *n = node_by_ino(fs, ino);
 	int r = n ? 0 : -ENOENT;
 	static const char *const all[] = {XATTR_KEY, XATTR_VERSIONSTAMP,
-					  XATTR_TYPE, XATTR_EXPIRES};
+					  XATTR_TYPE, XATTR_EXPIRES,
+					  KVFS_PTR_SKIPPED_XATTR};
 	for (size_t i = 0; r == 0 && i < sizeof(all) / sizeof(*all); i++) {
 		struct kv_buf v = {0};
 		if (getxattr_locked(fs, n, all[i], &v) == 0)

@@ -37,10 +37,14 @@ struct mount_args {
 	char *umask;
 	char *uid;
 	char *gid;
+	char *pointers; /* every pointers= option, joined by ';' */
 	int read_only;
 	int foreground;
 	int help;
 };
+
+/* pointers= may be given several times: each adds rules. */
+enum { KEY_POINTERS = 1 };
 
 #define ARG(t, p) {t, offsetof(struct mount_args, p), 1}
 static const struct fuse_opt mount_opts[] = {
@@ -56,6 +60,7 @@ static const struct fuse_opt mount_opts[] = {
 	{"-h", offsetof(struct mount_args, help), 1},
 	{"--help", offsetof(struct mount_args, help), 1},
 	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP),
+	FUSE_OPT_KEY("pointers=", KEY_POINTERS),
 	KEYOPTS_FUSE_OPTS,
 	FUSE_OPT_END,
 };
@@ -77,6 +82,14 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 	}
 	if (key == FUSE_OPT_KEY_OPT && strcmp(arg, "ro") == 0)
 		a->read_only = 1;
+	if (key == KEY_POINTERS) {
+		const char *rules = arg + strlen("pointers=");
+		char *all = a->pointers;
+		if (asprintf(&a->pointers, "%s;%s", all ? all : "", rules) < 0)
+			a->pointers = NULL;
+		free(all);
+		return a->pointers ? 0 : -1;
+	}
 	return 1;
 }
 
@@ -92,6 +105,8 @@ static const char mount_usage[] =
 	"  -o refresh=SECONDS      how often other writers are looked for (0.25)\n"
 	"  -o entry_timeout=S, attr_timeout=S   kernel cache times (1.0)\n"
 	"  -o ro                   read-only\n"
+	"  -o pointers=PAT=TARGET[;...]  pointer-list rules for this mount\n"
+	"                          (docs/pointers.md); may be repeated\n"
 	"  -o allow_other, default_permissions  as for any FUSE mount\n"
 	"  -o umask=OCTAL, uid=N, gid=N         ownership and modes shown\n"
 	KEYOPTS_HELP "  (or -o passphrase_file=FILE,key_file=FILE, as in fstab)\n";
@@ -471,6 +486,13 @@ int cmd_mount(int argc, char **argv)
 			keyopts_reason(r));
 		goto out;
 	}
+	r = ptr_init(&fs, a.pointers, a.mountpoint);
+	if (r < 0) {
+		kv_store_close(fs.store);
+		fs.store = NULL;
+		status = r == -EINVAL ? 2 : 1;
+		goto out;
+	}
 	if (kv_store_read_only(fs.store)) {
 		fs.opt.read_only = true;
 		fs.store_options.read_only = true;
@@ -505,6 +527,7 @@ out_nodes:
 	pthread_mutex_destroy(&fs.lock);
 	kv_store_close(fs.store);
 out:
+	ptr_destroy(&fs);
 	free(fs.opt.scratch_patterns);
 	free(db_path);
 	free(a.db);
@@ -517,6 +540,7 @@ out:
 	free(a.umask);
 	free(a.uid);
 	free(a.gid);
+	free(a.pointers);
 	fuse_opt_free_args(&args);
 	return status;
 }
