@@ -5,6 +5,16 @@
 # or half-written, and the mount works again afterwards.
 . "$KVFS_SOURCE_ROOT/tests/fs/lib.sh"
 
+# A test that is killed (timed out) runs no trap of its own: detach every
+# small disk of this script before the harness's clean-up removes FS_TMP.
+detach_small_disks()
+{
+	awk -v tmp="$FS_TMP/" '$1 == "kvfs-test" && index($2, tmp) == 1 {
+		print $2 }' /proc/self/mounts | xargs -r -n 1 umount -l
+	cleanup_all
+}
+trap detach_small_disks EXIT
+
 # ---- disk full ----------------------------------------------------------
 
 # Move the store to a tmpfs of $1 and mount it there; the EXIT trap of
