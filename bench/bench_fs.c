@@ -11,6 +11,9 @@
  *   bench_fs statkey ROOT USERS K   stat one key in K other users
  *   bench_fs find ROOT USERS K walk K whole tenants, as find(1) does
  *
+ * The last three take FIRST LAST after K to run only samples FIRST to
+ * LAST-1 of the K, so several stores can take turns sample by sample.
+ *
  * Each prints one JSON line: the operation, the entries or files touched,
  * and the nanoseconds taken (in total, or per sample for the last three,
  * each sample touching paths no earlier sample touched). With
@@ -281,8 +284,10 @@ static long sample(const char *op, const char *root, unsigned long users,
 	return (long)walked;
 }
 
+/* Samples first..last-1 of samples in all. */
 static int run_samples(const char *op, const char *root, unsigned long users,
-		       unsigned long samples)
+		       unsigned long samples, unsigned long first,
+		       unsigned long last)
 {
 	unsigned long most = strcmp(op, "find") ? users / 2
 						 : users / LAYOUT_USERS_PER_TENANT;
@@ -290,13 +295,15 @@ static int run_samples(const char *op, const char *root, unsigned long users,
 
 	if (strcmp(op, "ls") && strcmp(op, "statkey") && strcmp(op, "find"))
 		return 2;
-	if (samples == 0 || samples > most) {
-		fprintf(stderr, "bench_fs: %lu samples of %s need more users\n",
-			samples, op);
+	if (samples == 0 || samples > most || first >= last ||
+	    last > samples) {
+		fprintf(stderr, "bench_fs: samples %lu..%lu of %lu of %s: "
+			"too many for %lu users\n", first, last, samples, op,
+			users);
 		return 1;
 	}
 	printf("{\"op\":\"%s\",\"samples_ns\":[", op);
-	for (unsigned long k = 0; k < samples; k++) {
+	for (unsigned long k = first; k < last; k++) {
 		uint64_t t0 = now_ns();
 		long n = sample(op, root, users, k, samples);
 		uint64_t t1 = now_ns();
@@ -307,20 +314,26 @@ static int run_samples(const char *op, const char *root, unsigned long users,
 			return 1;
 		}
 		entries = n;
-		printf("%s%llu", k ? "," : "", (unsigned long long)(t1 - t0));
+		printf("%s%llu", k > first ? "," : "",
+		       (unsigned long long)(t1 - t0));
 	}
 	printf("],\"entries\":%ld}\n", entries);
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int parse_count(const char *text, unsigned long *out)
 {
 	char *end;
 
-	if (argc < 4)
-		goto usage;
-	unsigned long n = strtoul(argv[3], &end, 10);
-	if (*end)
+	*out = strtoul(text, &end, 10);
+	return *text && !*end ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long n, k, first, last;
+
+	if (argc < 4 || parse_count(argv[3], &n) < 0)
 		goto usage;
 	if (argc == 4 && !strcmp(argv[1], "list"))
 		return run_list(argv[2], n);
@@ -329,15 +342,20 @@ int main(int argc, char **argv)
 		if (r != 2)
 			return r;
 	}
-	if (argc == 5) {
-		unsigned long k = strtoul(argv[4], &end, 10);
-		int r = *end ? 2 : run_samples(argv[1], argv[2], n, k);
+	if ((argc == 5 || argc == 7) && parse_count(argv[4], &k) == 0) {
+		first = 0;
+		last = k;
+		if (argc == 7 && (parse_count(argv[5], &first) < 0 ||
+				  parse_count(argv[6], &last) < 0))
+			goto usage;
+		int r = run_samples(argv[1], argv[2], n, k, first, last);
 		if (r != 2)
 			return r;
 	}
 usage:
 	fprintf(stderr,
 		"usage: bench_fs create|read|stat|list DIR N\n"
-		"       bench_fs ls|statkey|find ROOT USERS SAMPLES\n");
+		"       bench_fs ls|statkey|find ROOT USERS SAMPLES "
+		"[FIRST LAST]\n");
 	return 2;
 }

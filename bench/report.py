@@ -146,10 +146,11 @@ def scale_summary():
                  "tenants": gen["tenants"], "generate_s": gen["seconds"],
                  "rss_mib": rss["kib"] / 1024}
         for op, _ in SCALE_OPS:
-            r = next(r for r in mine if r["op"] == op)
-            entry[op + "_ms"] = median(r["samples_ns"]) / 1e6
-            entry[op + "_samples"] = len(r["samples_ns"])
-            entry[op + "_entries"] = r["entries"]
+            parts = [r for r in mine if r["op"] == op]
+            samples = [ns for r in parts for ns in r["samples_ns"]]
+            entry[op + "_ms"] = median(samples) / 1e6
+            entry[op + "_samples"] = len(samples)
+            entry[op + "_entries"] = parts[-1]["entries"]
         out["sizes"].append(entry)
     if len(out["sizes"]) >= 2:
         first, last = out["sizes"][0], out["sizes"][-1]
