@@ -19,13 +19,13 @@
 
 #include "fuzz.h"
 
-static int open_envelope(const uint8_t *env, size_t len, enum kv_encoding *enc,
-			 uint8_t **value, size_t *value_len)
+static int open_for(const struct seal_owner *owner, const uint8_t *env,
+		    size_t len, enum kv_encoding *enc, uint8_t **value,
+		    size_t *value_len)
 {
 	uint8_t key[SEAL_KEY_LEN];
 	fuzz_seal_value_key(key);
-	return seal_open(key, &fuzz_seal_owner, env, len, enc, value,
-			 value_len);
+	return seal_open(key, owner, env, len, enc, value, value_len);
 }
 
 static void check_hostile_envelope(const uint8_t *env, size_t len)
@@ -33,7 +33,7 @@ static void check_hostile_envelope(const uint8_t *env, size_t len)
 	enum kv_encoding enc;
 	uint8_t *value = NULL;
 	size_t value_len = 0;
-	int r = open_envelope(env, len, &enc, &value, &value_len);
+	int r = open_for(&fuzz_seal_owner, env, len, &enc, &value, &value_len);
 	FUZZ_REQUIRE(r == 0 || r == -EIO, "seal_open: %d", r);
 	if (r < 0)
 		return;
@@ -48,8 +48,9 @@ static void check_hostile_envelope(const uint8_t *env, size_t len)
 	fuzz_seal_value_key(key);
 	uint8_t *again = malloc(value_len + KV_SEAL_OVERHEAD);
 	FUZZ_REQUIRE(again, "out of memory");
-	FUZZ_REQUIRE(seal_value(key, gen, &fuzz_seal_owner, enc, value, value_len,
-				env + 6, again) == 0, "seal_value failed");
+	FUZZ_REQUIRE(seal_value(key, gen, &fuzz_seal_owner, enc, value,
+				value_len, env + 6, again) == 0,
+		     "seal_value failed");
 	FUZZ_REQUIRE(value_len + KV_SEAL_OVERHEAD == len &&
 		     memcmp(again, env, len) == 0,
 		     "sealing the opened value again gives other bytes");
@@ -57,60 +58,66 @@ static void check_hostile_envelope(const uint8_t *env, size_t len)
 	free(value);
 }
 
-static void expect_refused(const uint8_t *env, size_t len, const char *why)
+static void expect_refused(const struct seal_owner *owner,
+			   const uint8_t *env, size_t len, const char *why)
 {
 	enum kv_encoding enc;
 	uint8_t *value = NULL;
 	size_t value_len;
-	int r = open_envelope(env, len, &enc, &value, &value_len);
+	int r = open_for(owner, env, len, &enc, &value, &value_len);
 	FUZZ_REQUIRE(r == -EIO, "an envelope %s opens: %d", why, r);
+}
+
+/* A sealed value opens to itself, and to nothing once changed. */
+static void check_opens_only_as_sealed(uint8_t *env, size_t env_len,
+				       enum kv_encoding enc,
+				       const uint8_t *value, size_t len,
+				       unsigned flip)
+{
+	enum kv_encoding got;
+	uint8_t *back = NULL;
+	size_t back_len;
+	int r = open_for(&fuzz_seal_owner, env, env_len, &got, &back,
+			 &back_len);
+	if (enc == KV_ENC_U64 && len != 8) {
+		FUZZ_REQUIRE(r == -EIO, "a KvU64 of %zu bytes opens", len);
+		return;
+	}
+	FUZZ_REQUIRE(r == 0, "a sealed value does not open: %d", r);
+	FUZZ_REQUIRE(got == enc && back_len == len &&
+		     (len == 0 || memcmp(back, value, len) == 0),
+		     "a value opens as another");
+	free(back);
+	uint8_t bit = (uint8_t)(1u << (flip >> 13));
+	env[flip % env_len] ^= bit;
+	expect_refused(&fuzz_seal_owner, env, env_len, "with a bit flipped");
+	env[flip % env_len] ^= bit;
+	struct seal_owner other = fuzz_seal_owner;
+	other.key_len--;
+	expect_refused(&other, env, env_len, "for another key");
 }
 
 static void check_seal_round_trip(const uint8_t *in, size_t size)
 {
+	static const uint8_t nonce[SEAL_NONCE_LEN] = "fixed nonce for fuzzing";
 	if (size < 3)
 		return;
 	enum kv_encoding enc = (enum kv_encoding)in[0];
-	size_t flip = (size_t)in[1] << 8 | in[2];
+	unsigned flip = (unsigned)in[1] << 8 | in[2];
 	const uint8_t *value = in + 3;
 	size_t len = size - 3;
 	uint8_t key[SEAL_KEY_LEN];
-	static const uint8_t nonce[SEAL_NONCE_LEN] = "fixed nonce for fuzzing";
 	fuzz_seal_value_key(key);
 	uint8_t *env = malloc(len + KV_SEAL_OVERHEAD);
 	FUZZ_REQUIRE(env, "out of memory");
-	int r = seal_value(key, 1, &fuzz_seal_owner, enc, value, len, nonce, env);
+	int r = seal_value(key, 1, &fuzz_seal_owner, enc, value, len, nonce,
+			   env);
 	bool known = enc == KV_ENC_V8 || enc == KV_ENC_U64 ||
 		     enc == KV_ENC_BYTES;
 	FUZZ_REQUIRE(known ? r == 0 : r == -EINVAL, "seal_value: %d", r);
-	if (r == 0) {
-		size_t env_len = len + KV_SEAL_OVERHEAD;
-		enum kv_encoding got;
-		uint8_t *back = NULL;
-		size_t back_len;
-		r = open_envelope(env, env_len, &got, &back, &back_len);
-		if (enc == KV_ENC_U64 && len != 8) {
-			FUZZ_REQUIRE(r == -EIO, "a KvU64 of %zu bytes opens",
-				     len);
-		} else {
-			FUZZ_REQUIRE(r == 0, "a sealed value does not open");
-			FUZZ_REQUIRE(got == enc && back_len == len &&
-				     (len == 0 || memcmp(back, value, len) == 0),
-				     "a value opens as another");
-			free(back);
-			env[flip % env_len] ^= (uint8_t)(1u << (flip >> 13));
-			expect_refused(env, env_len, "with a bit flipped");
-			env[flip % env_len] ^= (uint8_t)(1u << (flip >> 13));
-			struct seal_owner other = fuzz_seal_owner;
-			other.key_len--;
-			enum kv_encoding e;
-			uint8_t *v = NULL;
-			size_t vl;
-			FUZZ_REQUIRE(seal_open(key, &other, env, env_len, &e,
-					       &v, &vl) == -EIO,
-				     "an envelope opens for another key");
-		}
-	}
+	if (r == 0)
+		check_opens_only_as_sealed(env, len + KV_SEAL_OVERHEAD, enc,
+					   value, len, flip);
 	free(env);
 }
 
