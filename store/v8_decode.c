@@ -99,9 +99,18 @@ static int read_u32(struct decoder *d, uint32_t *out)
 }
 
 /* A buffer or view length or offset: format 16 widened them to 64 bits. */
+/*
+ * A buffer length or offset. Format 16 widened them past 32 bits, but no
+ * JavaScript buffer is longer than Number.MAX_SAFE_INTEGER (V8 throws a
+ * RangeError): a larger size is not data V8 wrote, and could not be shown
+ * as a JSON number either.
+ */
 static int read_size(struct decoder *d, size_t *out)
 {
-	uint64_t max = d->version >= 16 ? SIZE_MAX : UINT32_MAX;
+	const uint64_t max_safe = (UINT64_C(1) << 53) - 1;
+	uint64_t max = d->version >= 16 ? max_safe : UINT32_MAX;
+	if (max > SIZE_MAX)
+		max = SIZE_MAX;
 	uint64_t v;
 	int r = read_varint(d, max, &v);
 	if (r < 0)
