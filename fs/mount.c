@@ -250,7 +250,10 @@ static struct node *listed_in(struct kvfs *fs, const struct node *n,
 static void check_node(struct kvfs *fs, struct node *n, void *arg)
 {
 	struct inval_list *l = arg;
-	if (!n->attached || n->kind == NODE_SCRATCH || n->pending)
+	/* A removed link goes with its entry timeout: checking every link
+	 * of a long list would read the list once per link. */
+	if (!n->attached || n->kind == NODE_SCRATCH || n->kind == NODE_LINK ||
+	    n->pending)
 		return;
 	if (!n->key.len) { /* the root: only its listing changes */
 		inval_add(l, n->ino, 0, NULL);
