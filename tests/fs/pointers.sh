@@ -274,6 +274,25 @@ test_a_list_that_would_outgrow_the_size_limit_is_enospc()
 	expect_eq "$(kv_get user/u1/posts)" "$before" "the array after ENOSPC"
 }
 
+test_a_sealed_store_works_the_same_way()
+{
+	unmount_store
+	export KVFS_PASSPHRASE=pointer-lists
+	DB=$T/sealed.sqlite3
+	"$KVFS" init "$DB" --encrypt --kdf interactive >/dev/null
+	kv_set post/p1 '{"title":"one"}'
+	kv_set user/u1/posts '["p1","gone"]'
+	mount_store -o "$RULE"
+	expect_eq "$(cat "$MNT/user/u1/posts/p1")" '{"title":"one"}'
+	expect_eq "$(find "$MNT/user" -xtype l)" "$MNT/user/u1/posts/gone"
+	ln -s ../../../post/p2 "$MNT/user/u1/posts/p2"
+	rm "$MNT/user/u1/posts/p1"
+	expect_eq "$(kv_get user/u1/posts)" '["gone","p2"]'
+	# Sealed values are stored as bytes (v_encoding 3).
+	expect_eq "$(db "select v_encoding from kv where k = x'$(skey user u1 posts)'")" \
+		3 "stored encoding"
+}
+
 test_ten_thousand_ids_list_in_list_order()
 {
 	python3 -c 'import json, random
