@@ -73,6 +73,12 @@ struct key_times {
 	struct key_times *next;
 };
 
+/* A row that is not Deno's data, already reported in the log. */
+struct reported_row {
+	struct kv_buf key;
+	struct reported_row *next;
+};
+
 /* An empty directory made with mkdir: lives only in the daemon. */
 struct empty_dir {
 	struct kv_buf key;
@@ -151,6 +157,7 @@ struct kvfs {
 	struct key_times **times;
 	size_t times_buckets;
 	struct empty_dir *empty_dirs;
+	struct reported_row *reported;
 	struct handle *handles;
 	size_t n_in_memory; /* pending and scratch nodes */
 
@@ -220,6 +227,14 @@ void times_carry(struct kvfs *fs, const uint8_t *from, size_t from_len,
  */
 void times_apply_set(struct kvfs *fs, struct node *n, const uint8_t *key,
 		     size_t key_len);
+
+/*
+ * Log, once per key and mount, that the row at key is not Deno's data
+ * (written by another program): why, and the key in hex, since it may not
+ * decode into a path.
+ */
+void report_bad_row(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		    const char *why);
 
 bool empty_dir_has(struct kvfs *fs, const uint8_t *key, size_t key_len);
 int empty_dir_add(struct kvfs *fs, const uint8_t *key, size_t key_len);

@@ -3,8 +3,10 @@
  * and the empty directories made with mkdir. Callers hold fs->lock.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "daemon.h"
 
@@ -78,6 +80,12 @@ void nodes_destroy(struct kvfs *fs)
 		fs->empty_dirs = d->next;
 		kv_buf_free(&d->key);
 		free(d);
+	}
+	while (fs->reported) {
+		struct reported_row *b = fs->reported;
+		fs->reported = b->next;
+		kv_buf_free(&b->key);
+		free(b);
 	}
 	/* Files still open when the session ended (SIGTERM, or a lazy
 	 * unmount whose last RELEASE never came): their content was
@@ -367,6 +375,37 @@ void times_apply_set(struct kvfs *fs, struct node *n, const uint8_t *key,
 		t->mode = n->set_mode;
 	n->times_set = false;
 	n->set_mode = 0;
+}
+
+/* ---- rows that are not Deno's ----------------------------------------- */
+
+void report_bad_row(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		    const char *why)
+{
+	/* A list is enough: such rows are rare, and each is added once. */
+	for (struct reported_row *b = fs->reported; b; b = b->next)
+		if (b->key.len == key_len &&
+		    memcmp(b->key.data, key, key_len) == 0)
+			return;
+	struct reported_row *b = calloc(1, sizeof(*b));
+	char *hex = malloc(2 * key_len + 1);
+	if (!b || !hex || kv_buf_append(&b->key, key, key_len) < 0) {
+		free(b);
+		free(hex);
+		return;
+	}
+	for (size_t i = 0; i < key_len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	hex[2 * key_len] = 0;
+	/* stderr is the log of a daemon in the foreground (-f); syslog
+	 * that of one in the background. */
+	fprintf(stderr, "kvfs: the row of key 0x%s is not Deno's data: %s\n",
+		hex, why);
+	syslog(LOG_WARNING, "kvfs: the row of key 0x%s is not Deno's data: %s",
+	       hex, why);
+	free(hex);
+	b->next = fs->reported;
+	fs->reported = b;
 }
 
 /* ---- empty directories ------------------------------------------------ */

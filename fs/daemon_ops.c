@@ -94,6 +94,16 @@ static int stat_unlinked(struct kvfs *fs, struct node *n, struct stat *st)
 	return 0;
 }
 
+/* Render a loaded value; one that does not decode is reported. */
+static int render_value(struct kvfs *fs, struct key_info *ki)
+{
+	int r = key_info_render(ki);
+	if (r == -EIO)
+		report_bad_row(fs, ki->entry.key, ki->entry.key_len,
+			       "its value does not decode; it reads as EIO");
+	return r;
+}
+
 /*
  * Fill st for a node. For keys, ki must have been loaded for the node's key.
  */
@@ -123,7 +133,7 @@ static int node_stat(struct kvfs *fs, struct node *n, struct key_info *ki,
 		stat_uncommitted_times(n, st);
 		return n->pending ? 0 : -ENOENT;
 	}
-	int r = key_info_render(ki);
+	int r = render_value(fs, ki);
 	if (r == -ENOMEM)
 		return r;
 	st->st_mode = file_mode(fs, ki->writable);
@@ -496,7 +506,7 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 		if (r == 0 && !ki.has_value)
 			r = -ENOENT;
 		if (r == 0)
-			r = key_info_render(&ki);
+			r = render_value(fs, &ki);
 		if (r == 0 && writing && !ki.writable)
 			r = -EACCES;
 		if (r == 0) {
@@ -1133,7 +1143,7 @@ static int truncate_key(struct kvfs *fs, struct node *n, size_t size)
 	if (r == 0 && !ki.has_value)
 		r = -ENOENT;
 	if (r == 0)
-		r = key_info_render(&ki);
+		r = render_value(fs, &ki);
 	if (r == 0 && !ki.writable)
 		r = -EACCES;
 	bool json = ki.entry.encoding == KV_ENC_V8;
