@@ -477,6 +477,10 @@ int cmd_mount(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
+	/* In the foreground the log (damaged rows, failed commits at close)
+	 * goes to stderr as well as to syslog. */
+	openlog("kvfs", LOG_PID | (fs.opt.foreground ? LOG_PERROR : 0),
+		LOG_DAEMON);
 	fs.store_options = (struct kv_store_options){
 		.read_only = fs.opt.read_only,
 		.create = !fs.opt.read_only,

@@ -123,6 +123,7 @@ int sealer_new(struct kv_sealer **out)
 	}
 	sodium_memzero(z->keys, sizeof(*z->keys));
 	pthread_mutex_init(&z->lock, NULL);
+	row_log_init(&z->log);
 	*out = z;
 	return 0;
 }
@@ -133,6 +134,7 @@ void sealer_free(struct kv_sealer *z)
 		return;
 	sodium_free(z->keys);
 	kv_buf_free(&z->row_bytes);
+	row_log_destroy(&z->log);
 	pthread_mutex_destroy(&z->lock);
 	free(z);
 }
@@ -333,41 +335,11 @@ int sealer_unlock(void *engine, const struct kv_engine_ops *ops,
 
 /* ---- values ----------------------------------------------------------- */
 
-static uint64_t fingerprint(const uint8_t *key, size_t len)
-{
-	uint8_t h[8];
-
-	crypto_generichash(h, sizeof(h), key, len, NULL, 0);
-	uint64_t v;
-	memcpy(&v, h, sizeof(v));
-	return v;
-}
-
-/* Log a key whose value does not open, once per key and at most
- * SEALER_LOGGED_MAX keys per store handle. */
-static void log_once(struct kv_sealer *z, const uint8_t *key, size_t len)
-{
-	uint64_t f = fingerprint(key, len);
-	char hex[2 * 128 + 1];
-
-	for (size_t i = 0; i < z->n_logged; i++)
-		if (z->logged[i] == f)
-			return;
-	if (z->n_logged == SEALER_LOGGED_MAX)
-		return;
-	z->logged[z->n_logged++] = f;
-	size_t shown = len < 128 ? len : 128;
-	sodium_bin2hex(hex, sizeof(hex), key, shown);
-	syslog(LOG_WARNING,
-	       "kvfs: the sealed value of key 0x%s%s does not open "
-	       "(tampered, moved, truncated or under an unknown key)%s",
-	       hex, shown < len ? "..." : "",
-	       z->n_logged == SEALER_LOGGED_MAX ? "; no more are logged" : "");
-}
-
 void sealer_fail_entry(struct kv_sealer *z, struct kv_entry *e)
 {
-	log_once(z, e->key, e->key_len);
+	row_log_once(&z->log, e->key, e->key_len,
+		     "holds a sealed value that does not open (tampered, "
+		     "moved, truncated or under an unknown key)");
 	free(e->value);
 	e->value = malloc(1);
 	e->value_len = 0;

@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "engine.h"
+#include "row_log.h"
 #include "seal_format.h"
 
 enum seal_key_type {
@@ -36,7 +37,6 @@ struct seal_keys {
 	uint8_t value[KV_SEAL_MAX_GENERATIONS][SEAL_KEY_LEN];
 };
 
-#define SEALER_LOGGED_MAX 256
 
 struct kv_sealer {
 	pthread_mutex_t lock;
@@ -44,9 +44,8 @@ struct kv_sealer {
 	struct seal_row row;
 	struct seal_keys *keys;
 	uint32_t slot_id; /* the slot that unlocked it */
-	/* Keys whose failure to open was logged (BLAKE2b-64 of the key). */
-	uint64_t logged[SEALER_LOGGED_MAX];
-	size_t n_logged;
+	/* Keys whose failure to open was logged. */
+	struct row_log log;
 };
 
 /* Keep this process from dumping core from now on (once). */

@@ -314,10 +314,12 @@ static uint8_t *copy_bytes(const void *data, size_t len)
 
 /*
  * A row as it is: v as its bytes whatever its column type, v_encoding as an
- * integer even when it names no encoding. Judging them is the caller's job.
+ * integer even when it names no encoding. Judging them is the caller's job;
+ * a v that is not a BLOB (Deno refuses to read it) is marked -EMEDIUMTYPE.
  */
 static int entry_from_row(sqlite3_stmt *st, struct kv_entry *out)
 {
+	bool v_is_blob = sqlite3_column_type(st, 1) == SQLITE_BLOB;
 	const void *k = sqlite3_column_blob(st, 0);
 	size_t klen = (size_t)sqlite3_column_bytes(st, 0);
 	const void *v = sqlite3_column_blob(st, 1);
@@ -337,6 +339,8 @@ static int entry_from_row(sqlite3_stmt *st, struct kv_entry *out)
 									: 0);
 	versionstamp_of(sqlite3_column_int64(st, 3), out->versionstamp);
 	out->expires_at_ms = sqlite3_column_int64(st, 4);
+	if (!v_is_blob && vlen > 0)
+		out->error = -EMEDIUMTYPE;
 	return 0;
 }
 
@@ -964,7 +968,7 @@ static int record_migration(struct sqlite_engine *e, int i)
  * A migration that fails on this file means it is not Deno's. */
 static int apply_migrations(struct sqlite_engine *e)
 {
-	int64_t version;
+	int64_t version = 0;
 	int r = exec(e, create_migration_state);
 
 	if (r == 0)

@@ -89,6 +89,7 @@ int kv_store_open(const char *uri, const struct kv_store_options *opts,
 		return -ENOMEM;
 	s->max_value = opts->max_value_size ? opts->max_value_size
 					    : KV_MAX_VALUE;
+	row_log_init(&s->bad_rows);
 	int r = kv_etcd_uri(uri)
 		? kv_etcd_engine_open(uri, opts->read_only,
 				      opts->create && !opts->seal_key,
@@ -98,6 +99,7 @@ int kv_store_open(const char *uri, const struct kv_store_options *opts,
 				      opts->busy_budget_ms, &s->engine,
 				      &s->ops);
 	if (r < 0) {
+		row_log_destroy(&s->bad_rows);
 		free(s);
 		return r;
 	}
@@ -116,6 +118,7 @@ void kv_store_close(struct kv_store *s)
 		return;
 	s->ops->close(s->engine);
 	sealer_free(s->sealer);
+	row_log_destroy(&s->bad_rows);
 	free(s);
 }
 
@@ -167,6 +170,46 @@ static int check_range(const struct kv_range *range)
 	return 0;
 }
 
+/*
+ * What Deno itself could not read, a row that another program wrote: such
+ * an entry becomes -EIO for its key alone, logged once, and reads around it
+ * go on (kvfs-spec: the daemon never crashes on someone else's data).
+ */
+static const char *entry_damage(const struct kv_entry *e)
+{
+	if (e->error == -EMEDIUMTYPE)
+		return "holds a v that is not a BLOB";
+	if (e->error)
+		return NULL;
+	switch (e->encoding) {
+	case KV_ENC_BYTES:
+		return NULL;
+	case KV_ENC_U64:
+		return e->value_len == 8 ? NULL
+					 : "holds a KvU64 that is not 8 bytes";
+	case KV_ENC_V8:
+		return e->value_len >= 2 && e->value[0] == 0xff
+			       ? NULL
+			       : "holds V8 data without a V8 header";
+	default:
+		return "has an unknown v_encoding";
+	}
+}
+
+static int judge_entry(struct kv_store *s, struct kv_entry *e)
+{
+	const char *why = entry_damage(e);
+	if (!why)
+		return 0;
+	row_log_once(&s->bad_rows, e->key, e->key_len, why);
+	free(e->value);
+	e->value = malloc(1);
+	e->value_len = 0;
+	e->encoding = 0;
+	e->error = -EIO;
+	return e->value ? 0 : -ENOMEM;
+}
+
 static int snapshot_read(struct kv_store *s, struct kv_range *ranges,
 			 size_t n, struct kv_entries *out)
 {
@@ -187,6 +230,9 @@ static int snapshot_read(struct kv_store *s, struct kv_range *ranges,
 	int r = store_read_raw(s, ranges, n, out);
 	if (r == 0)
 		r = store_open_entries(s, out, n);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		for (size_t j = 0; r == 0 && j < out[i].n; j++)
+			r = judge_entry(s, &out[i].v[j]);
 	if (r < 0) {
 		for (size_t i = 0; i < n; i++)
 			kv_entries_free(&out[i]);
@@ -564,16 +610,28 @@ int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
 		r = store_key_plus(prefix, prefix_len, 0x00, &start);
 	if (r == 0)
 		r = store_key_plus(prefix, prefix_len, 0xff, &end);
-	if (r == 0) {
+	while (r == 0) {
 		/* Only keys matter here: values stay sealed. */
 		struct kv_range range = { start.data, start.len, end.data,
 					  end.len, 2, false };
+		kv_entries_free(&got);
 		r = store_read_raw(s, &range, 1, &got);
+		if (r < 0)
+			break;
+		if (!got.n) {
+			r = -ENOENT;
+			break;
+		}
+		r = child_of(&got, prefix_len, child, has_value, has_children);
+		if (r != -EIO)
+			break;
+		/* A key another program wrote that does not decode names no
+		 * child: report it and list on from the key after it. */
+		const struct kv_entry *bad = &got.v[0];
+		row_log_once(&s->bad_rows, bad->key, bad->key_len,
+			     "does not decode as a Deno key");
+		r = store_key_plus(bad->key, bad->key_len, 0x00, &start);
 	}
-	if (r == 0)
-		r = got.n ? child_of(&got, prefix_len, child, has_value,
-				     has_children)
-			  : -ENOENT;
 	kv_entries_free(&got);
 	kv_buf_free(&start);
 	kv_buf_free(&end);

@@ -7,6 +7,7 @@
 #define KVFS_STORE_INTERNAL_H
 
 #include "engine.h"
+#include "row_log.h"
 #include "sealer.h"
 
 struct kv_store {
@@ -14,6 +15,7 @@ struct kv_store {
 	const struct kv_engine_ops *ops;
 	size_t max_value;	  /* in stored bytes */
 	struct kv_sealer *sealer; /* NULL: a plain store */
+	struct row_log bad_rows;  /* rows that are not Deno's data */
 };
 
 int64_t store_now_ms(void);
