@@ -397,10 +397,7 @@ void report_bad_row(struct kvfs *fs, const uint8_t *key, size_t key_len,
 	for (size_t i = 0; i < key_len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", key[i]);
 	hex[2 * key_len] = 0;
-	/* stderr is the log of a daemon in the foreground (-f); syslog
-	 * that of one in the background. */
-	fprintf(stderr, "kvfs: the row of key 0x%s is not Deno's data: %s\n",
-		hex, why);
+	/* In the foreground syslog copies this to stderr (LOG_PERROR). */
 	syslog(LOG_WARNING, "kvfs: the row of key 0x%s is not Deno's data: %s",
 	       hex, why);
 	free(hex);

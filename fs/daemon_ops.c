@@ -98,7 +98,9 @@ static int stat_unlinked(struct kvfs *fs, struct node *n, struct stat *st)
 static int render_value(struct kvfs *fs, struct key_info *ki)
 {
 	int r = key_info_render(ki);
-	if (r == -EIO)
+	/* The store already reported rows it could judge (ki->entry.error);
+	 * V8 data that does not decode only shows here. */
+	if (r == -EIO && !ki->entry.error)
 		report_bad_row(fs, ki->entry.key, ki->entry.key_len,
 			       "its value does not decode; it reads as EIO");
 	return r;

@@ -26,9 +26,6 @@ int key_info_load(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		int r = kv_store_get(fs->store, key, key_len, &ki->entry);
 		if (r == 0)
 			ki->has_value = true;
-		else if (r == -EIO)
-			report_bad_row(fs, key, key_len,
-				       "its row cannot be read; it reads as EIO");
 		if (r < 0 && r != -ENOENT)
 			return r;
 	}
@@ -37,9 +34,7 @@ int key_info_load(struct kvfs *fs, const uint8_t *key, size_t key_len,
 	int r = kv_store_next_child(fs->store, key, key_len, NULL, 0, &child,
 				    &v, &c);
 	kv_buf_free(&child);
-	/* -EIO: the first key below does not decode; it is there all the
-	 * same (list_children skips it). */
-	if (r == 0 || r == -EIO)
+	if (r == 0)
 		ki->has_children = true;
 	else if (r != -ENOENT) {
 		key_info_free(ki);
@@ -211,45 +206,6 @@ static int child_order(const void *a, const void *b)
 	return (x->kind != NODE_DIR) - (y->kind != NODE_DIR);
 }
 
-/*
- * The next key below prefix, after the child after (none: from the first),
- * does not decode: a row another program wrote. Report it, and make after
- * that key, so that the listing goes on past it instead of failing: one
- * bad row must not hide a directory. (Keys that extend the bad key with a
- * byte below KV_KEY_CHILD_END are skipped with it.)
- */
-static int skip_bad_key(struct kvfs *fs, const uint8_t *prefix,
-			size_t prefix_len, struct kv_buf *after)
-{
-	struct kv_buf start = {0}, end = {0};
-	int r = after->len ? kv_buf_append(&start, after->data, after->len)
-			   : kv_buf_append(&start, prefix, prefix_len);
-	if (r == 0)
-		r = kv_buf_push(&start, after->len ? KV_KEY_CHILD_END : 0x00);
-	if (r == 0)
-		r = kv_buf_append(&end, prefix, prefix_len);
-	if (r == 0)
-		r = kv_buf_push(&end, 0xff);
-	struct kv_range range = {.start = start.data, .start_len = start.len,
-				 .end = end.data, .end_len = end.len,
-				 .limit = 1};
-	struct kv_entries got = {0};
-	if (r == 0)
-		r = kv_store_read_range(fs->store, &range, &got);
-	if (r == 0 && !got.n)
-		r = -EIO;
-	if (r == 0) {
-		report_bad_row(fs, got.v[0].key, got.v[0].key_len,
-			       "its key does not decode; it is not listed");
-		after->len = 0;
-		r = kv_buf_append(after, got.v[0].key, got.v[0].key_len);
-	}
-	kv_entries_free(&got);
-	kv_buf_free(&start);
-	kv_buf_free(&end);
-	return r;
-}
-
 int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
 		  struct child_list *out)
 {
@@ -266,12 +222,6 @@ int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
 					&has_children);
 		if (r == -ENOENT)
 			break;
-		if (r == -EIO) {
-			r = skip_bad_key(fs, prefix, prefix_len, &after);
-			if (r < 0)
-				goto fail;
-			continue;
-		}
 		if (r < 0)
 			goto fail;
 		enum node_kind kind = has_children ? NODE_DIR : NODE_FILE;
