@@ -34,6 +34,12 @@ struct cached_view {
 	const struct kvfs_ptr_rule *rule;
 	struct kvfs_ptr_list list;
 	uint64_t tick;
+	/* Known to be the key's list, with nothing below it, while the
+	 * store's data version is version (and until it expires): lookups
+	 * of a long list's links then skip reading the value again. */
+	bool current;
+	uint64_t version;
+	int64_t expires_at_ms;
 };
 
 struct ptr_state {
@@ -139,6 +145,7 @@ static struct cached_view *cache_victim(struct ptr_state *p)
 	kvfs_ptr_list_free(&v->list);
 	v->key.len = 0;
 	v->used = false;
+	v->current = false;
 	return v;
 }
 
@@ -146,8 +153,7 @@ static struct cached_view *cache_victim(struct ptr_state *p)
  * The view of a key's value, for a key with nothing below it: whether it is
  * a list, and the list. NULL when out of memory.
  */
-static const struct cached_view *view_of(struct kvfs *fs,
-					 const struct kv_entry *e)
+static struct cached_view *view_of(struct kvfs *fs, const struct kv_entry *e)
 {
 	struct ptr_state *p = fs->ptr;
 	struct cached_view *c = cache_find(p, e);
@@ -206,7 +212,7 @@ bool ptr_key_is_list(struct kvfs *fs, const uint8_t *key, size_t len)
  * 0, -ENOENT when the key holds no list (any more), or another error.
  */
 static int load_list(struct kvfs *fs, const uint8_t *key, size_t len,
-		     struct kv_entry *e, const struct cached_view **out)
+		     struct kv_entry *e, struct cached_view **out)
 {
 	bool below;
 	int r = kv_store_get(fs->store, key, len, e);
@@ -223,16 +229,57 @@ static int load_list(struct kvfs *fs, const uint8_t *key, size_t len,
 	return r;
 }
 
+/* The cached view that is current for key at the store's version. */
+static struct cached_view *current_view(struct ptr_state *p,
+					const uint8_t *key, size_t len,
+					uint64_t version)
+{
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		struct cached_view *c = &p->cache[i];
+		if (c->used && c->current && c->version == version &&
+		    (c->expires_at_ms < 0 || now_ms() < c->expires_at_ms) &&
+		    c->key.len == len && memcmp(c->key.data, key, len) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/*
+ * The list at key as it is now, for reading: load_list() without the
+ * entry, and without reading the store again while nothing was committed.
+ */
+static int current_list(struct kvfs *fs, const uint8_t *key, size_t len,
+			const struct cached_view **out)
+{
+	struct kv_entry e;
+	struct cached_view *c;
+	uint64_t version;
+	int r = kv_store_data_version(fs->store, &version);
+	if (r < 0)
+		return r;
+	c = current_view(fs->ptr, key, len, version);
+	if (!c) {
+		r = load_list(fs, key, len, &e, &c);
+		if (r < 0)
+			return r;
+		c->current = true;
+		c->version = version;
+		c->expires_at_ms = e.expires_at_ms;
+		kv_entry_free(&e);
+	}
+	c->tick = ++fs->ptr->tick;
+	*out = c;
+	return 0;
+}
+
 /* The entry named name of the list at key now. */
 static int find_link(struct kvfs *fs, const uint8_t *key, size_t len,
 		     const char *name, const struct kvfs_ptr_entry **out)
 {
-	struct kv_entry e;
 	const struct cached_view *c;
-	int r = load_list(fs, key, len, &e, &c);
+	int r = current_list(fs, key, len, &c);
 	if (r < 0)
 		return r;
-	kv_entry_free(&e);
 	*out = kvfs_ptr_list_find(&c->list, name, strlen(name));
 	return *out ? 0 : -ENOENT;
 }
@@ -314,13 +361,11 @@ int ptr_lookup(struct kvfs *fs, struct node *list, const char *name,
 int ptr_list_children(struct kvfs *fs, struct node *list,
 		      struct child_list *out)
 {
-	struct kv_entry e;
 	const struct cached_view *c;
-	int r = load_list(fs, list->key.data, list->key.len, &e, &c);
+	int r = current_list(fs, list->key.data, list->key.len, &c);
 	*out = (struct child_list){0};
 	if (r < 0)
 		return r;
-	kv_entry_free(&e);
 	for (size_t i = 0; i < c->list.n && r == 0; i++)
 		r = child_list_add(out, list->key.data, list->key.len,
 				   c->list.entries[i].name, NODE_LINK);
@@ -331,16 +376,11 @@ int ptr_list_children(struct kvfs *fs, struct node *list,
 
 int ptr_skipped_xattr(struct kvfs *fs, struct node *list, struct kv_buf *out)
 {
-	struct kv_entry e;
 	const struct cached_view *c;
-	int r = load_list(fs, list->key.data, list->key.len, &e, &c);
-	if (r == -ENOENT)
-		return -ENODATA;
-	if (r == 0) {
-		kv_entry_free(&e);
+	int r = current_list(fs, list->key.data, list->key.len, &c);
+	if (r == 0)
 		r = kvfs_ptr_list_report(&c->list, out);
-	}
-	return r;
+	return r == -ENOENT ? -ENODATA : r;
 }
 
 void ptr_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -422,7 +462,7 @@ static int no_value(struct kvfs *fs, const uint8_t *key, size_t len)
 static int edit_once(struct kvfs *fs, const struct edit *ed)
 {
 	struct kv_entry e;
-	const struct cached_view *c = NULL;
+	struct cached_view *c = NULL;
 	struct kv_buf value = {0};
 	int r = load_list(fs, ed->key, ed->key_len, &e, &c);
 	bool exists = r == 0;
@@ -496,16 +536,13 @@ int ptr_unlink(struct kvfs *fs, struct node *list, const char *name)
 static int symlink_list(struct kvfs *fs, struct node *dir,
 			const struct kvfs_ptr_rule **rule)
 {
-	struct kv_entry e;
 	const struct cached_view *c;
 	struct key_info ki;
 	int r;
 	if (dir->kind == NODE_LIST) {
-		r = load_list(fs, dir->key.data, dir->key.len, &e, &c);
-		if (r == 0) {
+		r = current_list(fs, dir->key.data, dir->key.len, &c);
+		if (r == 0)
 			*rule = c->rule;
-			kv_entry_free(&e);
-		}
 		return r;
 	}
 	*rule = kvfs_ptr_rules_match(&fs->ptr->rules, dir->key.data,
