@@ -180,6 +180,8 @@ test_elements_not_shown_are_reported_in_an_xattr()
 [3] not a key part: {"x":1}'
 	getfattr -d "$MNT/user/u1/posts" | grep -q '^user.kv.pointers.skipped=' ||
 		fail "the xattr is not listed"
+	grep -q 'pointer list user/u1/posts: element \[2\] duplicate of \[0\]' \
+		"$LOG" || fail "no log line"
 	kv_set user/u1/posts '["p1"]'
 	wait_until 2 test -z "$(getfattr --only-values -n user.kv.pointers.skipped "$MNT/user/u1/posts")"
 }
