@@ -46,8 +46,18 @@ static bool problem(const struct kv_entry *e, char *why, size_t size)
 			 e->key_len, KV_MAX_WRITE_KEY);
 		return true;
 	}
+	if (e->error && e->encoding == 0) {
+		/* The store could not open it: a sealed value (kvfs-spec §8). */
+		snprintf(why, size, "the sealed value does not open "
+			 "(tampered, moved, truncated or under another key)");
+		return true;
+	}
 	switch (e->encoding) {
 	case KV_ENC_BYTES:
+		if (e->error) {
+			snprintf(why, size, "v is not a BLOB");
+			return true;
+		}
 		return false;
 	case KV_ENC_U64:
 		if (e->value_len == 8)
@@ -59,6 +69,10 @@ static bool problem(const struct kv_entry *e, char *why, size_t size)
 		break;
 	default:
 		snprintf(why, size, "unknown v_encoding %d", (int)e->encoding);
+		return true;
+	}
+	if (e->error) {
+		snprintf(why, size, "v is not a BLOB");
 		return true;
 	}
 	struct kv_arena *a = kv_arena_new();

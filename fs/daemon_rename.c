@@ -383,7 +383,7 @@ static int rename_locked(struct kvfs *fs, struct node *sdir, const char *name,
 		return -EROFS;
 	if (flags & ~RENAME_NOREPLACE)
 		return -EINVAL;
-	struct end src, dst;
+	struct end src = {0}, dst = {0};
 	int r = end_resolve(fs, sdir, name, &src);
 	if (r == -EINVAL)
 		r = -ENOENT;

@@ -84,9 +84,13 @@ struct kv_entry {
 	size_t value_len;
 	uint8_t versionstamp[KV_VERSIONSTAMP_LEN];
 	int64_t expires_at_ms; /* -1: never */
-	/* 0, or -EIO for a value of an encrypted store that does not open
-	 * (a range read or list goes on past it): encoding is then 0 and
-	 * the value empty. */
+	/* 0, or -EIO for a row that cannot be read (a range read or list
+	 * goes on past it, and kv_store_get returns the error): a value of
+	 * an encrypted store that does not open (encoding is then 0 and the
+	 * value empty), or a row Deno itself could not read — a v that is
+	 * not a BLOB, an unknown v_encoding, a KvU64 that is not 8 bytes,
+	 * V8 data without a header — kept as it is, so that kvfs check can
+	 * say what is wrong. Either way it is logged once. */
 	int error;
 };
 
