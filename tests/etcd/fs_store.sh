@@ -36,10 +36,32 @@ etcd_mount_works()
 	[ "$(cat "$verdict")" = yes ]
 }
 
+# Whether function $1, or a function it calls (to any depth), reads or
+# plants rows with the sqlite3 CLI.
+uses_sqlite()
+{
+	local -A seen=()
+	local todo=("$1") f body word
+	while ((${#todo[@]})); do
+		f=${todo[-1]}
+		unset 'todo[-1]'
+		[[ -n ${seen[$f]:-} ]] && continue
+		seen[$f]=1
+		body=$(declare -f "$f") || continue
+		if grep -Eq '(^|[^[:alnum:]_])(db|db_get|db_set|db_delete|db_version|sqlite3)([[:space:]]|;|\)|$)' <<<"$body"; then
+			return 0
+		fi
+		for word in $(grep -Eo '[[:alpha:]_][[:alnum:]_]*' <<<"$body" | sort -u); do
+			[[ $word != "$f" ]] && declare -F "$word" >/dev/null &&
+				todo+=("$word")
+		done
+	done
+	return 1
+}
+
 store_skip_reason()
 {
-	if declare -f "$1" |
-		grep -Eq '(^|[^[:alnum:]_])(db|db_get|db_set|db_delete|db_version)([[:space:]]|;|\)|$)'; then
+	if uses_sqlite "$1"; then
 		echo "reads or plants rows in the SQLite file with sqlite3"
 		return 0
 	fi
