@@ -610,19 +610,6 @@ static int check_holds(struct plan *p, const struct kv_check *c)
 	return 0;
 }
 
-static uint64_t combine_u64(enum kv_mutation_type type, uint64_t cur,
-			    uint64_t operand)
-{
-	switch (type) {
-	case KV_MUT_MIN:
-		return cur < operand ? cur : operand;
-	case KV_MUT_MAX:
-		return cur > operand ? cur : operand;
-	default:
-		return cur + operand; /* wraps mod 2^64, as Deno's sum */
-	}
-}
-
 static int apply_u64(struct slot *s, const struct kv_mutation *m)
 {
 	uint64_t operand, cur, result;
@@ -634,7 +621,7 @@ static int apply_u64(struct slot *s, const struct kv_mutation *m)
 		if (s->encoding != KV_ENC_U64 ||
 		    kv_u64_decode(s->value, s->value_len, &cur) < 0)
 			return -EINVAL;
-		result = combine_u64(m->type, cur, operand);
+		result = kv_u64_combine(m->type, cur, operand);
 	}
 	kv_u64_encode(result, s->u64);
 	s->encoding = KV_ENC_U64;
