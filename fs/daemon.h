@@ -283,6 +283,9 @@ int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
 		  struct kv_buf *key);
 int ops_stat_node(struct kvfs *fs, struct node *n, struct stat *st);
+/* Fill a lookup reply for n from st, taking a lookup reference. */
+void ops_fill_entry(struct kvfs *fs, struct node *n, const struct stat *st,
+		    struct fuse_entry_param *e);
 void ops_keep_dir(struct kvfs *fs, const uint8_t *key, size_t key_len);
 int64_t ops_expire_in(int64_t expires_at_ms);
 struct handle *ops_dirty_handle(struct kvfs *fs, struct node *n);

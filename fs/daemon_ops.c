@@ -180,8 +180,8 @@ int ops_stat_node(struct kvfs *fs, struct node *n, struct stat *st)
 	return r;
 }
 
-static void fill_entry(struct kvfs *fs, struct node *n, const struct stat *st,
-		       struct fuse_entry_param *e)
+void ops_fill_entry(struct kvfs *fs, struct node *n, const struct stat *st,
+		    struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = n->ino;
@@ -242,7 +242,7 @@ int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
 
 /*
  * Look a name up in dir: fills the node (with a new lookup reference taken
- * by fill_entry) and its attributes.
+ * by ops_fill_entry) and its attributes.
  */
 static int lookup_locked(struct kvfs *fs, struct node *dir, const char *name,
 			 struct fuse_entry_param *e)
@@ -301,7 +301,7 @@ stat:
 	if (r == 0)
 		r = node_stat(fs, n, &ki, &st);
 	if (r == 0)
-		fill_entry(fs, n, &st, e);
+		ops_fill_entry(fs, n, &st, e);
 out:
 	key_info_free(&ki);
 	kv_buf_free(&key);
@@ -786,7 +786,7 @@ static int create_locked(struct kvfs *fs, struct node *dir, const char *name,
 		r = node_stat(fs, n, &ki, &st);
 	key_info_free(&ki);
 	if (r == 0)
-		fill_entry(fs, n, &st, e);
+		ops_fill_entry(fs, n, &st, e);
 	return r;
 }
 
@@ -878,7 +878,7 @@ static void kvfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct stat st;
 	if (r == 0) {
 		node_stat(fs, n, &ki, &st);
-		fill_entry(fs, n, &st, &e);
+		ops_fill_entry(fs, n, &st, &e);
 	}
 	key_info_free(&ki);
 	kv_buf_free(&key);

@@ -312,19 +312,6 @@ int ptr_stat_link(struct kvfs *fs, struct node *n, struct stat *st)
 	return r;
 }
 
-/* Fill a lookup reply for n, taking a lookup reference. */
-static void reply_entry(struct kvfs *fs, struct node *n, const struct stat *st,
-			struct fuse_entry_param *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->ino = n->ino;
-	e->generation = 1;
-	e->attr = *st;
-	e->attr_timeout = fs->opt.attr_timeout;
-	e->entry_timeout = fs->opt.entry_timeout;
-	n->nlookup++;
-}
-
 /* The entry of the link name in list, as a node with its attributes. */
 static int link_entry(struct kvfs *fs, struct node *list, const char *name,
 		      struct fuse_entry_param *e)
@@ -339,7 +326,7 @@ static int link_entry(struct kvfs *fs, struct node *list, const char *name,
 	if (!n)
 		return -ENOMEM;
 	link_stat(fs, n, ent, &st);
-	reply_entry(fs, n, &st, e);
+	ops_fill_entry(fs, n, &st, e);
 	return 0;
 }
 
@@ -354,7 +341,7 @@ int ptr_lookup(struct kvfs *fs, struct node *list, const char *name,
 	n = node_get(fs, NODE_VALUE, list->key.data, list->key.len, NULL);
 	r = n ? ops_stat_node(fs, n, &st) : -ENOMEM;
 	if (r == 0)
-		reply_entry(fs, n, &st, e);
+		ops_fill_entry(fs, n, &st, e);
 	return r;
 }
 
