@@ -16,11 +16,11 @@
  *
  * Each prints one JSON line: the operation, the entries or files touched,
  * and the nanoseconds taken (in total, or per sample for the last three,
- * each sample touching paths no earlier sample touched). With
- * BENCH_DAEMON_PID set, the first four also give the CPU time of this
- * process and of that daemon together, which a loaded machine distorts
- * less than the time taken. Exits 1 on any
- * failed call or wrong content, so a broken mount never yields a figure.
+ * each sample touching paths no earlier sample touched). The first four
+ * also give the CPU time of this process and of those BENCH_CPU_PIDS
+ * names (cpu.h): the daemon, and the etcd members when the store is on
+ * etcd. Exits 1 on any failed call or wrong content, so a broken mount
+ * never yields a figure.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,11 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "layout.h"
 
 #define PATH_LEN 4096
@@ -45,56 +45,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t own_cpu_ns(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) *
-		       1000000000u +
-	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) *
-		       1000u;
-}
-
-/*
- * CPU time of process pid: the sum over its threads of the first field of
- * /proc/PID/task/TID/schedstat, in nanoseconds (clock ticks of 10 ms, as in
- * /proc/PID/stat, would be too coarse for a phase of a few ms). A thread
- * that exits meanwhile takes its time along; libfuse keeps its idle
- * workers (up to 10), so none do here. 0 when unreadable.
- */
-static uint64_t daemon_cpu_ns(const char *pid)
-{
-	char path[PATH_LEN];
-	unsigned long long ns, sum = 0;
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%s/task", pid);
-	if (!(d = opendir(path)))
-		return 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/task/%s/schedstat", pid,
-			 de->d_name);
-		FILE *f = fopen(path, "r");
-		if (f && fscanf(f, "%llu", &ns) == 1)
-			sum += ns;
-		if (f)
-			fclose(f);
-	}
-	closedir(d);
-	return sum;
-}
-
-static uint64_t cpu_ns(void)
-{
-	const char *pid = getenv("BENCH_DAEMON_PID");
-
-	return own_cpu_ns() + (pid ? daemon_cpu_ns(pid) : 0);
 }
 
 static int fail(const char *what, const char *path)

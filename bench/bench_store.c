@@ -12,18 +12,22 @@
  * A smaller round under another prefix goes first and is not timed, as in
  * deno_store.ts, where it lets V8 compile the loop before it counts.
  *
+ * DB may also be an etcd URL (docs/etcd.md), for the cost of going
+ * distributed.
+ *
  * Prints one JSON line: nanoseconds per operation of each phase, in wall
- * time and in CPU time (user and system, of the whole process), and the
- * store connection's synchronous and journal_mode settings, read on the
- * connection the store opened (caught with sqlite3_auto_extension), so the
- * durability compared with Deno is the one actually in force.
+ * time and in CPU time (user and system, of the whole process and of the
+ * processes BENCH_CPU_PIDS names, cpu.h: the etcd members), and, on
+ * SQLite, the store connection's synchronous and journal_mode settings,
+ * read on the connection the store opened (caught with
+ * sqlite3_auto_extension), so the durability compared with Deno is the one
+ * actually in force.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -31,6 +35,8 @@
 #include "kv_key.h"
 #include "kv_store.h"
 #include "kv_value.h"
+
+#include "cpu.h"
 
 /* Up to this many keys of each phase warm both sides up. */
 #define WARM_UP 100
@@ -63,17 +69,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t cpu_ns(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) *
-		       1000000000u +
-	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) *
-		       1000u;
 }
 
 /* The start of each phase and the end of the last, in both clocks. */
@@ -257,17 +252,26 @@ static int run(struct workload *w, struct marks *m)
 	return r == 0 && seen != w->n ? -EIO : r;
 }
 
-static void print_result(const struct workload *w, const struct marks *m)
+/* The durability settings in force, when the store is a SQLite file. */
+static void print_durability(void)
 {
 	char sync[32], journal[32];
 
+	if (!store_db)
+		return;
 	pragma_text("PRAGMA synchronous", sync, sizeof(sync));
 	pragma_text("PRAGMA journal_mode", journal, sizeof(journal));
+	printf(",\"synchronous\":\"%s\",\"journal_mode\":\"%s\"", sync,
+	       journal);
+}
+
+static void print_result(const struct workload *w, const struct marks *m)
+{
 	printf("{");
 	print_phases(m, w->n, w->n_atomic);
-	printf("\"n\":%lu,\"n_atomic\":%lu,\"synchronous\":\"%s\","
-	       "\"journal_mode\":\"%s\"}\n",
-	       w->n, w->n_atomic, sync, journal);
+	printf("\"n\":%lu,\"n_atomic\":%lu", w->n, w->n_atomic);
+	print_durability();
+	printf("}\n");
 }
 
 static void workload_free(struct workload *w)
@@ -312,7 +316,9 @@ int main(int argc, char **argv)
 	sqlite3_auto_extension((void (*)(void))catch_connection);
 	struct kv_store_options o = { .create = true };
 	int r = kv_store_open(argv[1], &o, &store);
-	if (r == 0 && !store_db)
+	/* A file must have been opened by SQLite, or the durability read
+	 * would not be the store's. */
+	if (r == 0 && !store_db && !strstr(argv[1], "://"))
 		r = -EIO;
 	struct workload warm = {
 		.store = store, .prefix = "warm",
