@@ -14,6 +14,11 @@ FUSE daemon, or the whole Deno process). On a loaded machine the wall
 clock mostly measures the scheduler: a process that never sleeps (a C
 loop over SQLite) gets its fair share of a busy CPU, while one that hands
 work between threads is woken with priority. Targets are judged on both.
+
+The etcd tables put kvfs on an etcd store beside kvfs on SQLite; there the
+ratio is etcd's time divided by SQLite's (above 1 etcd is slower by that
+factor: the cost of going distributed), and the CPU time includes the
+three etcd members'.
 """
 import json
 import math
@@ -135,23 +140,35 @@ SCALE_OPS = [("ls", "ls a 10-entry directory"), ("statkey", "stat one key"),
              ("find", "find over one tenant")]
 
 
+def scale_rows(engine):
+    """Rows of the scale comparison on engine (SQLite's carry no tag)."""
+    return [r for r in rows
+            if r["cmp"] == "scale" and r.get("engine", "sqlite") == engine]
+
+
+def scale_entry(mine, size):
+    """Medians of one store's samples."""
+    gen = next(r for r in mine if r["op"] == "generate")
+    rss = next(r for r in mine if r["op"] == "rss")
+    entry = {"requested": size, "keys": gen["keys"], "users": gen["users"],
+             "tenants": gen["tenants"], "generate_s": gen["seconds"],
+             "rss_mib": rss["kib"] / 1024}
+    for op, _ in SCALE_OPS:
+        parts = [r for r in mine if r["op"] == op]
+        samples = [ns for r in parts for ns in r["samples_ns"]]
+        entry[op + "_ms"] = median(samples) / 1e6
+        entry[op + "_samples"] = len(samples)
+        entry[op + "_entries"] = parts[-1]["entries"]
+    return entry
+
+
 def scale_summary():
-    sizes = sorted({r["size"] for r in rows if r["cmp"] == "scale"})
+    sqlite = scale_rows("sqlite")
+    sizes = sorted({r["size"] for r in sqlite})
     out = {"sizes": [], "ops": {}}
     for size in sizes:
-        mine = [r for r in rows if r["cmp"] == "scale" and r["size"] == size]
-        gen = next(r for r in mine if r["op"] == "generate")
-        rss = next(r for r in mine if r["op"] == "rss")
-        entry = {"requested": size, "keys": gen["keys"], "users": gen["users"],
-                 "tenants": gen["tenants"], "generate_s": gen["seconds"],
-                 "rss_mib": rss["kib"] / 1024}
-        for op, _ in SCALE_OPS:
-            parts = [r for r in mine if r["op"] == op]
-            samples = [ns for r in parts for ns in r["samples_ns"]]
-            entry[op + "_ms"] = median(samples) / 1e6
-            entry[op + "_samples"] = len(samples)
-            entry[op + "_entries"] = parts[-1]["entries"]
-        out["sizes"].append(entry)
+        out["sizes"].append(scale_entry(
+            [r for r in sqlite if r["size"] == size], size))
     if len(out["sizes"]) >= 2:
         first, last = out["sizes"][0], out["sizes"][-1]
         span = math.log(last["keys"] / first["keys"])
@@ -164,6 +181,51 @@ def scale_summary():
                 "exponent": math.log(factor) / span,
                 "from_keys": first["keys"], "to_keys": last["keys"],
             }
+    return out
+
+
+# ---- etcd against SQLite ----------------------------------------------------
+
+def paired(cmp, ops, field):
+    """summarize() of each op of comparison cmp, SQLite ("kvfs") against
+    etcd, from field(row, op) = (wall ns, cpu ns) per operation."""
+    out = {}
+    for op in ops:
+        per = {side: {"wall": {}, "cpu": {}} for side in ("kvfs", "etcd")}
+        for r in rows:
+            # a mount row times one op; a store row every op
+            if r["cmp"] == cmp and r.get("op", op) == op:
+                wall, cpu = field(r, op)
+                per[r["side"]]["wall"][r["run"]] = wall
+                per[r["side"]]["cpu"][r["run"]] = cpu
+        out[op] = summarize(per, "etcd")
+    return out
+
+
+def etcd_summary(scale):
+    """The etcd column, or why there is none."""
+    if not any(r["cmp"] in ("etcd-fs", "etcd-store") for r in rows):
+        return {"skipped": meta.get("etcd_skipped", "not run")}
+    out = {
+        "version": meta.get("etcd"),
+        "idle_cpu_ms_per_s": meta.get("etcd_idle_cpu_ns_per_s", 0) / 1e6,
+        "mount": paired("etcd-fs", [op for op, _, _ in FS_OPS],
+                        lambda r, op: (r["ns"] / r["n"], r["cpu_ns"] / r["n"])),
+        "store": paired("etcd-store", [op for op, _ in STORE_OPS],
+                        lambda r, op: (r[op + "_ns"], r[op + "_cpu_ns"])),
+        "files": meta.get("etcd_files"),
+        "n": meta.get("etcd_sets"),
+        "n_atomic": meta.get("etcd_atomics"),
+    }
+    mine = scale_rows("etcd")
+    if mine:
+        size = mine[0]["size"]
+        entry = scale_entry(mine, size)
+        base = next(e for e in scale["sizes"] if e["requested"] == size)
+        entry["ratio"] = {op: entry[op + "_ms"] / base[op + "_ms"]
+                          for op, _ in SCALE_OPS}
+        entry["ratio"]["rss"] = entry["rss_mib"] / base["rss_mib"]
+        out["scale"] = entry
     return out
 
 
@@ -236,7 +298,31 @@ def print_row(label, f, anchor):
           f"{fmt_ratio(c['ratio']):>10}")
 
 
-def print_report(fs, store, scale, tgts, sealed):
+def print_etcd_head(title):
+    print(f"\n{title:40} {'SQLite':>10} {'etcd':>11} {'ratio':>7} "
+          f"{'cpu ratio':>10}")
+
+
+def print_etcd_note(etcd):
+    print(f"  (ratio = etcd's time / SQLite's; cpu includes the 3 etcd "
+          f"members, idle {etcd['idle_cpu_ms_per_s']:.0f} ms/s)")
+
+
+def print_etcd_scale(e, scale):
+    print(f"\n{'3. scale on etcd, ' + str(e['keys']) + ' keys (median)':40} "
+          f"{'SQLite':>10} {'etcd':>11} {'ratio':>7}")
+    base = next(b for b in scale["sizes"] if b["requested"] == e["requested"])
+    for op, label in SCALE_OPS:
+        print(f"  {label:38} {fmt_us(base[op + '_ms'] * 1000):>10} "
+              f"{fmt_us(e[op + '_ms'] * 1000):>11} "
+              f"{fmt_ratio(e['ratio'][op]):>7}")
+    print(f"  {'daemon peak RSS':38} {base['rss_mib']:>6.1f} MiB "
+          f"{e['rss_mib']:>7.1f} MiB {fmt_ratio(e['ratio']['rss']):>7}")
+    print(f"  {'(generate the store)':38} {base['generate_s']:>8.1f} s "
+          f"{e['generate_s']:>9.1f} s")
+
+
+def print_report(fs, store, scale, tgts, sealed, etcd):
     print(f"kvfs bench ({'quick' if meta.get('quick') else 'full'}: "
           f"{meta.get('runs')} runs, {meta.get('cpus')} CPUs, load "
           f"{meta.get('load_before')} -> {meta.get('load_after')}, "
@@ -252,6 +338,13 @@ def print_report(fs, store, scale, tgts, sealed):
           + head("passthru_ll"))
     for op, label, _ in FS_OPS:
         print_row(label, fs[op], "passthrough")
+    if "skipped" in etcd:
+        print(f"\n(no etcd column: {etcd['skipped']})")
+    else:
+        print_etcd_head(f"1. mount on etcd ({etcd['files']} files)")
+        for op, label, _ in FS_OPS:
+            print_row(label, etcd["mount"][op], "etcd")
+        print_etcd_note(etcd)
     for medium, s in sorted(store.items()):
         print(f"\n{'2. store vs Deno, ' + medium + ' (' + str(s['n']) + ' keys)':40} "
               + head("Deno"))
@@ -260,6 +353,11 @@ def print_report(fs, store, scale, tgts, sealed):
         print(f"  (kvfs connection: synchronous={s['kvfs_synchronous']}, "
               f"journal_mode={s['kvfs_journal_mode']}; Deno: synchronous=2 "
               f"FULL, WAL)")
+    if "store" in etcd:
+        print_etcd_head(f"2. store on etcd, tmpfs ({etcd['n']} keys)")
+        for op, label in STORE_OPS:
+            print_row(label, etcd["store"][op], "etcd")
+        print_etcd_note(etcd)
     sizes = scale["sizes"]
     print(f"\n{'3. scale (median)':32}" +
           "".join(f"{e['keys']:>12}" for e in sizes) +
@@ -278,6 +376,8 @@ def print_report(fs, store, scale, tgts, sealed):
               "".join(f"{e['find_entries']:>12}" for e in sizes))
         print(f"  {'(generate the store)':30}" +
               "".join(f"{e['generate_s']:>10.1f} s" for e in sizes))
+    if "scale" in etcd:
+        print_etcd_scale(etcd["scale"], scale)
     print(f"\n{'4. sealed vs plain (' + str(meta.get('files')) + ' files)':40} "
           f"{'plain':>10} {'sealed':>11} {'overhead':>9} {'cpu overhead':>13}")
     for op, label in SEALED_OPS:
@@ -299,10 +399,21 @@ def print_report(fs, store, scale, tgts, sealed):
 
 # ---- the plot ---------------------------------------------------------------
 
-def plot(scale):
+def plot(scale, on_etcd):
+    """The SQLite stores as lines; the etcd store, when measured, as open
+    points of the same colours at its size."""
     sizes = scale["sizes"]
     data = "\n".join(f"{e['keys']} {e['ls_ms']} {e['statkey_ms']} "
                      f"{e['find_ms']} {e['rss_mib']}" for e in sizes)
+    etcd_data = etcd_plot = ""
+    if on_etcd:
+        e = on_etcd
+        etcd_data = (f"$e << EOD\n{e['keys']} {e['ls_ms']} {e['statkey_ms']} "
+                     f"{e['find_ms']}\nEOD")
+        etcd_plot = "".join(
+            f", \\\n     $e using 1:{col} with points lc {col - 1} pt {pt} "
+            f"ps 2 lw 2 title \"{name}, on etcd\""
+            for col, pt, name in ((2, 6, "ls"), (3, 4, "stat"), (4, 8, "find")))
     script = f"""
 set terminal pngcairo size 900,560 font ",11"
 set output "{png_path}"
@@ -322,10 +433,11 @@ set key below
 $d << EOD
 {data}
 EOD
+{etcd_data}
 plot $d using 1:2 with linespoints lw 2 pt 7 title "ls of a 10-entry directory", \\
      $d using 1:3 with linespoints lw 2 pt 5 title "stat of one key", \\
      $d using 1:4 with linespoints lw 2 pt 9 title "find over one tenant", \\
-     $d using 1:5 axes x1y2 with linespoints lw 2 dt 2 pt 4 title "daemon peak RSS (right axis)"
+     $d using 1:5 axes x1y2 with linespoints lw 2 dt 2 pt 4 title "daemon peak RSS (right axis)"{etcd_plot}
 """
     try:
         subprocess.run(["gnuplot"], input=script, text=True, check=True)
@@ -340,11 +452,12 @@ store = store_summary()
 scale = scale_summary()
 sealed = sealed_summary()
 tgts = targets(fs, store, scale, sealed)
-print_report(fs, store, scale, tgts, sealed)
+etcd = etcd_summary(scale)
+print_report(fs, store, scale, tgts, sealed, etcd)
 with open(json_path, "w") as f:
     json.dump({"meta": meta, "mount": fs, "store": store, "scale": scale,
-               "sealed": sealed, "targets": tgts}, f, indent=1)
+               "sealed": sealed, "etcd": etcd, "targets": tgts}, f, indent=1)
     f.write("\n")
 if scale["sizes"]:
-    plot(scale)
+    plot(scale, etcd.get("scale"))
 print(f"\nwrote {json_path} and {png_path}")
