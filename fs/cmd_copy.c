@@ -1,8 +1,12 @@
 /*
- * cmd_copy.c — `kvfs copy SRC DST`: every entry of one store into another,
- * empty one, whatever their engines (a SQLite file, an etcd prefix): keys,
- * encodings, value bytes and expiry times as they are, in commits as large
- * as Deno's limits allow.
+ * cmd_copy.c — `kvfs copy SRC DST`: a whole store into another, empty one,
+ * whatever their engines (a SQLite file, an etcd prefix): every metadata
+ * value, then every entry with its key, encoding, value bytes and expiry
+ * time as they are stored, in commits as large as Deno's limits allow.
+ *
+ * Both stores are opened raw (kv_store_options.raw): an encrypted store is
+ * copied sealed, its seal row with it, so the copy opens with the same
+ * keys, and the copy itself needs no key and never holds plaintext.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,19 +18,25 @@
 static const struct cli_command copy_cmd = {
 	.name = "copy",
 	.synopsis = "SRC DST",
-	.help = "Copy every entry of the store SRC into the store DST, which\n"
-		"is created when it does not exist and must hold no entry.\n"
-		"Either may be a SQLite file or an etcd store\n"
-		"(etcd://HOST:PORT,.../PREFIX, docs/etcd.md). Keys, value\n"
-		"encodings, value bytes and expiry times are kept exactly, keys\n"
-		"that do not decode too; versionstamps are the destination's\n"
-		"own, as every commit makes new ones. Expired entries are not\n"
-		"copied. kvfs's metadata is not copied, so an encrypted store\n"
-		"is refused. DST is written in commits of up to 1000 entries:\n"
-		"an interrupted copy leaves a part of SRC in DST.\n"
+	.help = "Copy the whole store SRC into the store DST, which is\n"
+		"created when it does not exist and must hold no entry and no\n"
+		"metadata. Either may be a SQLite file or an etcd store\n"
+		"(etcd://HOST:PORT,.../PREFIX, docs/etcd.md). Every kvfs\n"
+		"metadata value is copied first (pointer-list rules, the keys of\n"
+		"an encrypted store, names this kvfs does not know), then every\n"
+		"entry: keys, value encodings, value bytes and expiry times are\n"
+		"kept exactly, keys that do not decode too; versionstamps are\n"
+		"the destination's own, as every commit makes new ones. Expired\n"
+		"entries are not copied. An encrypted store is copied sealed, as\n"
+		"it is stored: no key is needed, and the copy opens with the same\n"
+		"passphrases and key files (and the same master key: a new one\n"
+		"takes export and import, docs/security.md). DST is written in\n"
+		"commits of up to 1000 entries: an interrupted copy leaves a part\n"
+		"of SRC in DST. SRC should not change meanwhile; a change of its\n"
+		"metadata during the copy fails it.\n"
 		"\n"
-		"Exit status: 0, 1 when an entry could not be written or a\n"
-		"store failed, 2 for bad usage.\n",
+		"Exit status: 0, 1 when an entry could not be written, a store\n"
+		"failed or DST is not empty, 2 for bad usage.\n",
 	.short_opts = "",
 	.long_opts = NULL,
 };
@@ -37,6 +47,7 @@ struct batch {
 	struct kv_buf bytes;
 	struct kv_mutation m[KV_MAX_MUTATIONS];
 	size_t key_off[KV_MAX_MUTATIONS], value_off[KV_MAX_MUTATIONS];
+	int64_t expires_at[KV_MAX_MUTATIONS]; /* -1: never */
 	size_t n;
 	size_t total, key_total; /* Deno's sizes, as store.c counts them */
 };
@@ -49,7 +60,7 @@ static bool batch_fits(const struct batch *b, const struct kv_entry *e)
 	       b->key_total + e->key_len <= KV_MAX_TOTAL_KEY_SIZE;
 }
 
-static int batch_add(struct batch *b, const struct kv_entry *e, int64_t now)
+static int batch_add(struct batch *b, const struct kv_entry *e)
 {
 	struct kv_mutation *m = &b->m[b->n];
 
@@ -65,24 +76,31 @@ static int batch_add(struct batch *b, const struct kv_entry *e, int64_t now)
 		.key_len = e->key_len,
 		.encoding = e->encoding,
 		.value_len = e->value_len,
-		.expire_in_ms = -1,
 	};
-	/* The same expiry time: what is left of it, at least "now". */
-	if (e->expires_at_ms >= 0)
-		m->expire_in_ms = e->expires_at_ms > now
-					  ? e->expires_at_ms - now
-					  : 0;
+	b->expires_at[b->n] = e->expires_at_ms;
 	b->n++;
 	b->total += 2 * e->key_len + e->value_len;
 	b->key_total += e->key_len;
 	return 0;
 }
 
+/* The same expiry time: what is left of it at the commit, at least
+ * "now"; taken right before it, so that the time lost is the least. */
+static int64_t expire_in(int64_t expires_at_ms, int64_t now)
+{
+	if (expires_at_ms < 0)
+		return -1;
+	return expires_at_ms > now ? expires_at_ms - now : 0;
+}
+
 static int batch_commit(struct kv_store *dst, struct batch *b)
 {
+	int64_t now = cli_now_ms();
+
 	for (size_t i = 0; i < b->n; i++) {
 		b->m[i].key = b->bytes.data + b->key_off[i];
 		b->m[i].value = b->bytes.data + b->value_off[i];
+		b->m[i].expire_in_ms = expire_in(b->expires_at[i], now);
 	}
 	struct kv_atomic a = { .mutations = b->m, .n_mutations = b->n };
 	int r = b->n ? kv_store_commit(dst, &a, NULL) : 0;
@@ -142,7 +160,7 @@ static int copy_entries(struct kv_store *src, struct kv_store *dst,
 			*copied += r == 0 ? n : 0;
 		}
 		if (r == 0)
-			r = batch_add(b, e, cli_now_ms());
+			r = batch_add(b, e);
 		cli_progress_update(&p, *copied + b->n);
 	}
 	size_t n = b->n;
@@ -156,23 +174,127 @@ static int copy_entries(struct kv_store *src, struct kv_store *dst,
 	return r;
 }
 
+static int copy_meta(struct kv_store *dst, const struct kv_meta_list *meta)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < meta->n && r == 0; i++)
+		r = kv_store_meta_set(dst, meta->v[i].name, meta->v[i].value,
+				      meta->v[i].len);
+	return r;
+}
+
+static bool same_meta(const struct kv_meta_list *a,
+		      const struct kv_meta_list *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].name, b->v[i].name) ||
+		    a->v[i].len != b->v[i].len ||
+		    memcmp(a->v[i].value, b->v[i].value, a->v[i].len))
+			return false;
+	return true;
+}
+
+/* Whether SRC kept the metadata it had when the copy began: a keyring
+ * changed by a rekey meanwhile would not open the values sealed under it,
+ * nor the copied keyring those it dropped. */
+static int check_meta_kept(struct kv_store *src, const char *from,
+			   const struct kv_meta_list *copied)
+{
+	struct kv_meta_list now;
+	int r = kv_store_meta_list(src, &now);
+	bool same = r == 0 && same_meta(copied, &now);
+
+	kv_meta_list_free(&now);
+	if (r < 0)
+		cli_error(&copy_cmd, from, "%s", cli_reason(r));
+	else if (!same)
+		cli_error(&copy_cmd, from, "its metadata changed during the "
+			  "copy (kvfs passwd, rekey or pointers?): copy again "
+			  "into an empty store");
+	return same ? CLI_OK : CLI_FAIL;
+}
+
+/* Metadata first: an encrypted store's copy is encrypted before the first
+ * sealed value lands in it, so no one takes it for a plain store. */
+static int copy_store(struct kv_store *src, struct kv_store *dst,
+		      const char *from, const char *to)
+{
+	struct kv_meta_list meta;
+	size_t copied = 0;
+	bool skipped = false;
+	int r = kv_store_meta_list(src, &meta);
+
+	if (r < 0) {
+		cli_error(&copy_cmd, from, "%s", cli_reason(r));
+		return CLI_FAIL;
+	}
+	r = copy_meta(dst, &meta);
+	if (r == 0)
+		r = copy_entries(src, dst, &copied, &skipped);
+	int status = CLI_FAIL;
+	if (r < 0)
+		cli_error(&copy_cmd, to, "%s (after %zu entries)",
+			  cli_reason(r), copied);
+	else
+		status = check_meta_kept(src, from, &meta);
+	kv_meta_list_free(&meta);
+	return status == CLI_OK && skipped ? CLI_FAIL : status;
+}
+
+/* The copy goes only into a store that holds nothing: entries would mix
+ * two stores, and metadata would be overwritten, an encrypted store's
+ * keys with them. */
 static int check_empty(struct kv_store *dst, const char *name)
 {
+	struct kv_meta_list meta = { 0 };
 	struct cli_scan sc;
 	int r = cli_scan_init(&sc, dst, NULL, 0, NULL, 0);
-	const struct kv_entry *e = r == 0 ? cli_scan_next(&sc, &r) : NULL;
+	bool entries = r == 0 && cli_scan_next(&sc, &r);
 
+	if (r == 0)
+		r = kv_store_meta_list(dst, &meta);
+	bool metadata = meta.n > 0;
 	cli_scan_free(&sc);
+	kv_meta_list_free(&meta);
 	if (r < 0) {
 		cli_error(&copy_cmd, name, "%s", cli_reason(r));
 		return CLI_FAIL;
 	}
-	if (e) {
-		cli_error(&copy_cmd, name, "not empty: the copy goes only "
-					   "into a store without entries");
+	if (entries || metadata) {
+		cli_error(&copy_cmd, name, "not empty: it holds %s; the copy "
+			  "goes only into a store without entries or metadata",
+			  entries ? "entries" : "kvfs metadata (pointer-list rules "
+			  "or the keys of an encrypted store)");
 		return CLI_FAIL;
 	}
 	return CLI_OK;
+}
+
+/* Open db raw: its rows as they are stored, sealed ones too, no key. */
+static int open_raw(const char *db, bool writes, struct kv_store **out)
+{
+	struct kv_store_options opts = {
+		.read_only = !writes,
+		.create = writes,
+		.raw = true,
+	};
+	int r = kv_store_open(db, &opts, out);
+
+	if (r == 0 && writes && kv_store_read_only(*out)) {
+		kv_store_close(*out);
+		*out = NULL;
+		r = -EROFS;
+	}
+	if (r == -ENOENT)
+		cli_error(&copy_cmd, db, "no such database");
+	else if (r == -EINVAL)
+		cli_error(&copy_cmd, db, "not a Deno KV database");
+	else if (r < 0)
+		cli_error(&copy_cmd, db, "cannot open: %s", cli_reason(r));
+	return r < 0 ? CLI_FAIL : CLI_OK;
 }
 
 int cmd_copy(int argc, char **argv)
@@ -184,24 +306,14 @@ int cmd_copy(int argc, char **argv)
 		return status;
 	const char *from = argv[optind], *to = argv[optind + 1];
 	struct kv_store *src = NULL, *dst = NULL;
-	size_t copied = 0;
-	bool skipped = false;
 
-	status = cli_open(&copy_cmd, from, false, &src);
+	status = open_raw(from, false, &src);
 	if (!status)
-		status = cli_open(&copy_cmd, to, true, &dst);
+		status = open_raw(to, true, &dst);
 	if (!status)
 		status = check_empty(dst, to);
-	if (!status) {
-		int r = copy_entries(src, dst, &copied, &skipped);
-		if (r < 0) {
-			cli_error(&copy_cmd, to, "%s (after %zu entries)",
-				  cli_reason(r), copied);
-			status = CLI_FAIL;
-		} else if (skipped) {
-			status = CLI_FAIL;
-		}
-	}
+	if (!status)
+		status = copy_store(src, dst, from, to);
 	kv_store_close(src);
 	kv_store_close(dst);
 	return status;

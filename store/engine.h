@@ -37,6 +37,11 @@ static inline uint64_t kv_u64_combine(enum kv_mutation_type type,
 	}
 }
 
+/* Append a copy of name[0..name_len) and value[0..len) to list: -EIO when
+ * the name holds a NUL, so that it could not be named again. */
+int kv_meta_list_push(struct kv_meta_list *list, const char *name,
+		      size_t name_len, const uint8_t *value, size_t len);
+
 struct kv_engine_ops {
 	const char *name;
 
@@ -68,6 +73,11 @@ struct kv_engine_ops {
 	int (*meta_get)(void *engine, const char *name, struct kv_buf *out);
 	int (*meta_set)(void *engine, const char *name, const uint8_t *value,
 			size_t len);
+
+	/* Every metadata value, in one snapshot, in the byte order of the
+	 * names (kv_meta_list_push() adds one); none is an empty list. A
+	 * name with a NUL inside is -EIO. */
+	int (*meta_list)(void *engine, struct kv_meta_list *out);
 
 	/*
 	 * Set (value non-NULL) or delete the metadata value name, in one

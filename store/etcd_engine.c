@@ -1018,6 +1018,44 @@ static int meta_set(void *engine, const char *name, const uint8_t *value,
 	return r;
 }
 
+/* The names after P 00 'm', from one range request: etcd returns them in
+ * byte order, the whole range at one revision. */
+static int meta_list(void *engine, struct kv_meta_list *out)
+{
+	struct etcd_engine *e = engine;
+	struct kv_buf start = { 0 }, end = { 0 }, k = { 0 }, v = { 0 };
+	size_t i, skip = e->prefix.len + 1;
+	json_t *answer = NULL, *kv;
+
+	pthread_mutex_lock(&e->lock);
+	int r = ekey(e, 'm', "", 0, &start);
+	if (r == 0)
+		r = ekey(e, 'm' + 1, "", 0, &end);
+	if (r == 0)
+		r = call(e, "kv/range",
+			 json_pack("{s:o, s:o}", "key", b64_buf(&start),
+				   "range_end", b64_buf(&end)),
+			 true, &answer);
+	pthread_mutex_unlock(&e->lock);
+	json_array_foreach(json_object_get(answer, "kvs"), i, kv) {
+		if (r == 0)
+			r = unb64(json_object_get(kv, "key"), &k);
+		if (r == 0)
+			r = unb64(json_object_get(kv, "value"), &v);
+		if (r == 0 && k.len < skip)
+			r = -EIO;
+		if (r == 0)
+			r = kv_meta_list_push(out, (const char *)k.data + skip,
+					      k.len - skip, v.data, v.len);
+	}
+	json_decref(answer);
+	kv_buf_free(&start);
+	kv_buf_free(&end);
+	kv_buf_free(&k);
+	kv_buf_free(&v);
+	return r;
+}
+
 /* The compare "name holds expect", or "name is absent" for NULL. */
 static json_t *meta_compare(const struct kv_buf *k, const uint8_t *expect,
 			    size_t expect_len)
@@ -1124,6 +1162,7 @@ static const struct kv_engine_ops etcd_ops = {
 	.sweep = sweep,
 	.meta_get = meta_get,
 	.meta_set = meta_set,
+	.meta_list = meta_list,
 	.meta_swap = meta_swap,
 	.secure_delete = secure_delete,
 	.compact = compact,

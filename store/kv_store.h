@@ -72,6 +72,12 @@ struct kv_store_options {
 	 * key must outlive the open call only; it learns the store's master
 	 * key, so opening the same store with it again runs no KDF. */
 	struct kv_seal_key *seal_key;
+	/* Take the rows as they are stored, to copy a whole store (kvfs
+	 * copy): an encrypted store opens without its key, reads return its
+	 * values sealed (the envelopes, KV_ENC_BYTES), commits write values
+	 * as given, unsealed, and kv_store_meta_set() may write the seal
+	 * row. The limits apply to the stored bytes. With seal_key: -EINVAL. */
+	bool raw;
 };
 
 /* One key with its value. The store allocates key and value; free the
@@ -275,9 +281,32 @@ int kv_store_meta_get(struct kv_store *s, const char *name,
 		      struct kv_buf *out);
 
 /* Set (value non-NULL) or delete (value NULL) a metadata value. The
- * name "seal" (an encrypted store's keys, kv_seal.h) is -EPERM. */
+ * name "seal" (an encrypted store's keys, kv_seal.h) is -EPERM, unless the
+ * store was opened raw. */
 int kv_store_meta_set(struct kv_store *s, const char *name,
 		      const uint8_t *value, size_t len);
+
+/* One metadata value and its name (NUL-ended). */
+struct kv_meta {
+	char *name;
+	uint8_t *value;
+	size_t len;
+};
+
+struct kv_meta_list {
+	struct kv_meta *v;
+	size_t n;
+};
+
+void kv_meta_list_free(struct kv_meta_list *list);
+
+/*
+ * Every metadata value, in the byte order of the names: the seal row of an
+ * encrypted store, pointer-list rules, and names this kvfs does not know (a
+ * later one's), so that a copy of the store loses none. -EIO for a name
+ * that is no C string (a NUL inside: not kvfs's).
+ */
+int kv_store_meta_list(struct kv_store *s, struct kv_meta_list *out);
 
 /* ---- versionstamps ---------------------------------------------------- */
 

@@ -96,6 +96,7 @@ enum stmt_id {
 	ST_META_GET,
 	ST_META_PUT,
 	ST_META_DELETE,
+	ST_META_LIST,
 	ST_COUNT
 };
 
@@ -141,6 +142,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_META_PUT] = "insert into kvfs_meta (k, v) values (?, ?) "
 			"on conflict(k) do update set v = excluded.v",
 	[ST_META_DELETE] = "delete from kvfs_meta where k = ?",
+	[ST_META_LIST] = "select k, v from kvfs_meta order by k",
 };
 
 struct sqlite_engine {
@@ -800,6 +802,44 @@ static int meta_set(void *engine, const char *name, const uint8_t *value,
 	return r;
 }
 
+/* A NULL k (SQLite lets a TEXT PRIMARY KEY be NULL) names nothing: -EIO. */
+static int meta_rows(struct sqlite_engine *e, struct kv_meta_list *out)
+{
+	bool exists;
+	sqlite3_stmt *st;
+	int r = meta_table_exists(e, &exists);
+
+	if (r < 0 || !exists)
+		return r;
+	if ((r = stmt(e, ST_META_LIST, &st)) < 0)
+		return r;
+	int rc = SQLITE_DONE;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		size_t name_len = (size_t)sqlite3_column_bytes(st, 0);
+		const uint8_t *value = sqlite3_column_blob(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		r = name ? kv_meta_list_push(out, name, name_len, value, len)
+			 : -EIO;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = errno_of(e, rc);
+	release(st);
+	return r;
+}
+
+static int meta_list(void *engine, struct kv_meta_list *out)
+{
+	struct sqlite_engine *e = engine;
+
+	start_operation(e);
+	int r = run(e, ST_BEGIN_DEFERRED);
+	if (r == 0)
+		r = finish(e, meta_rows(e, out));
+	end_operation(e);
+	return r;
+}
+
 static int meta_swap(void *engine, const char *name, const uint8_t *expect,
 		     size_t expect_len, const uint8_t *value, size_t len)
 {
@@ -882,6 +922,7 @@ static const struct kv_engine_ops sqlite_ops = {
 	.sweep = sweep,
 	.meta_get = meta_get,
 	.meta_set = meta_set,
+	.meta_list = meta_list,
 	.meta_swap = meta_swap,
 	.secure_delete = secure_delete,
 	.compact = compact,

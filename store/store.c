@@ -82,7 +82,8 @@ int kv_store_open(const char *uri, const struct kv_store_options *opts,
 
 	if (!opts)
 		opts = &defaults;
-	if (!uri || !*uri || opts->max_value_size > KV_MAX_VALUE)
+	if (!uri || !*uri || opts->max_value_size > KV_MAX_VALUE ||
+	    (opts->raw && opts->seal_key))
 		return -EINVAL;
 	struct kv_store *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -103,7 +104,8 @@ int kv_store_open(const char *uri, const struct kv_store_options *opts,
 		free(s);
 		return r;
 	}
-	r = open_sealer(s, opts->seal_key);
+	s->raw = opts->raw;
+	r = s->raw ? 0 : open_sealer(s, opts->seal_key);
 	if (r < 0) {
 		kv_store_close(s);
 		return r;
@@ -1058,9 +1060,55 @@ int kv_store_meta_set(struct kv_store *s, const char *name,
 {
 	if (!name || !*name)
 		return -EINVAL;
-	if (strcmp(name, SEAL_ROW_NAME) == 0)
+	if (strcmp(name, SEAL_ROW_NAME) == 0 && !s->raw)
 		return -EPERM;
 	if (kv_store_read_only(s))
 		return -EROFS;
 	return s->ops->meta_set(s->engine, name, value, len);
+}
+
+void kv_meta_list_free(struct kv_meta_list *list)
+{
+	if (!list)
+		return;
+	for (size_t i = 0; i < list->n; i++) {
+		free(list->v[i].name);
+		free(list->v[i].value);
+	}
+	free(list->v);
+	*list = (struct kv_meta_list){0};
+}
+
+int kv_meta_list_push(struct kv_meta_list *list, const char *name,
+		      size_t name_len, const uint8_t *value, size_t len)
+{
+	if (memchr(name, '\0', name_len))
+		return -EIO;
+	struct kv_meta *v = realloc(list->v, (list->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	list->v = v;
+	struct kv_meta *m = &v[list->n];
+	*m = (struct kv_meta){ malloc(name_len + 1), malloc(len ? len : 1),
+			       len };
+	if (!m->name || !m->value) {
+		free(m->name);
+		free(m->value);
+		return -ENOMEM;
+	}
+	memcpy(m->name, name, name_len);
+	m->name[name_len] = '\0';
+	if (len)
+		memcpy(m->value, value, len);
+	list->n++;
+	return 0;
+}
+
+int kv_store_meta_list(struct kv_store *s, struct kv_meta_list *out)
+{
+	*out = (struct kv_meta_list){0};
+	int r = s->ops->meta_list(s->engine, out);
+	if (r < 0)
+		kv_meta_list_free(out);
+	return r;
 }

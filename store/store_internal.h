@@ -15,6 +15,7 @@ struct kv_store {
 	const struct kv_engine_ops *ops;
 	size_t max_value;	  /* in stored bytes */
 	struct kv_sealer *sealer; /* NULL: a plain store */
+	bool raw;		  /* kv_store_options.raw: never sealed */
 	struct row_log bad_rows;  /* rows that are not Deno's data */
 };
 
