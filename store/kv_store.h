@@ -207,6 +207,55 @@ int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
 			bool *has_value, bool *has_children);
 
 /*
+ * What a path lookup needs of one key, in one snapshot: its entry when it
+ * holds a value (*has_value; out is then filled, free it with
+ * kv_entry_free()), and whether it has a child as kv_store_children() would
+ * list one (*has_children). key_len 0 is the root, which holds no value.
+ * Returns 0 (also when the key is absent and has nothing below it), -EIO
+ * for a value that does not open or that Deno could not read (as
+ * kv_store_get), or another negative errno.
+ */
+int kv_store_lookup(struct kv_store *s, const uint8_t *key, size_t key_len,
+		    struct kv_entry *out, bool *has_value, bool *has_children);
+
+/* One child of a prefix: as kv_store_next_child() describes it, with the
+ * child's own entry when has_value (entry.error as in a range read). */
+struct kv_child {
+	uint8_t *key; /* prefix + part */
+	size_t key_len;
+	bool has_value;
+	bool has_children;
+	struct kv_entry entry;
+};
+
+struct kv_children {
+	struct kv_child *v;
+	size_t n;
+};
+
+void kv_children_free(struct kv_children *list);
+
+/* The keys one kv_store_children() call reads in its range. */
+#define KV_CHILDREN_BATCH 128
+
+/*
+ * The next children of prefix, after the child whose encoded key is after
+ * (NULL: from the first), in key order and in one snapshot: those that one
+ * range read of up to KV_CHILDREN_BATCH keys names, and at least one while
+ * any is left (more reads only past keys that do not decode). The keys
+ * below a child are read only as far as that range goes, and the next call
+ * seeks past the rest, so a directory of c plain keys costs c / 128 reads
+ * and one of c children with large subtrees at most c reads, whatever lies
+ * below them. *more is false when no child follows the last one given
+ * (out->n may then be 0). Keys that do not decode are logged once and
+ * skipped. Returns 0, -EINVAL or -ENAMETOOLONG for keys as
+ * kv_store_next_child() refuses them, or another negative errno.
+ */
+int kv_store_children(struct kv_store *s, const uint8_t *prefix,
+		      size_t prefix_len, const uint8_t *after,
+		      size_t after_len, struct kv_children *out, bool *more);
+
+/*
  * The store's commit counter (Deno's data_version), which every writer
  * bumps. Cheap; used to notice other processes' writes.
  */

@@ -555,47 +555,142 @@ int kv_store_list(struct kv_store *s, const struct kv_list *sel,
 	return r;
 }
 
-/* ---- children of a prefix (one seek per child) ------------------------ */
+/* ---- children of a prefix (a seek per batch or per subtree) ----------- */
+
+void kv_children_free(struct kv_children *list)
+{
+	if (!list)
+		return;
+	for (size_t i = 0; i < list->n; i++) {
+		free(list->v[i].key);
+		kv_entry_free(&list->v[i].entry);
+	}
+	free(list->v);
+	*list = (struct kv_children){0};
+}
 
 /*
- * The first two keys from the search start tell everything: the first
- * names the child; when it is the child itself, the child has keys below
- * it exactly when the second key lies in [child+00, child+0x28).
+ * The length of prefix and the part of e's key right after it: the child
+ * e lies in. 0 for a key that does not decode there (another program's
+ * row), which names no child.
  */
-static int child_of(const struct kv_entries *got, size_t prefix_len,
-		    struct kv_buf *child, bool *has_value, bool *has_children)
+static size_t child_len(const struct kv_entry *e, size_t prefix_len)
 {
-	const struct kv_entry *first = &got->v[0];
-	long span = kv_part_span(first->key + prefix_len,
-				 first->key_len - prefix_len);
+	long span = kv_part_span(e->key + prefix_len, e->key_len - prefix_len);
 
 	if (span <= 0)
-		return -EIO; /* a key that does not decode: not Deno's */
-	size_t clen = prefix_len + (size_t)span;
-	child->len = 0;
-	int r = kv_buf_append(child, first->key, clen);
-	if (r < 0)
-		return r;
-	*has_value = first->key_len == clen;
-	*has_children = !*has_value;
-	if (*has_value && got->n > 1) {
-		const struct kv_entry *next = &got->v[1];
-		*has_children = next->key_len > clen &&
-				memcmp(next->key, first->key, clen) == 0 &&
-				next->key[clen] < KV_KEY_CHILD_END;
-	}
+		return 0;
+	size_t len = prefix_len + (size_t)span;
+	return len == e->key_len || e->key[len] < KV_KEY_CHILD_END ? len : 0;
+}
+
+static int child_add(struct kv_children *out, const uint8_t *key, size_t len,
+		     bool has_value)
+{
+	struct kv_child *v = realloc(out->v, (out->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	out->v = v;
+	v[out->n] = (struct kv_child){ .key = malloc(len), .key_len = len,
+				       .has_value = has_value,
+				       .has_children = !has_value };
+	if (!v[out->n].key)
+		return -ENOMEM;
+	memcpy(v[out->n].key, key, len);
+	out->n++;
 	return 0;
 }
 
-int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
-			size_t prefix_len, const uint8_t *after,
-			size_t after_len, struct kv_buf *child,
-			bool *has_value, bool *has_children)
+/* Open and judge the values kept from a batch, and hand them, in order,
+ * to the children listed from it (from first on) that hold one. */
+static int give_values(struct kv_store *s, struct kv_entries *values,
+		       struct kv_children *out, size_t first)
 {
-	struct kv_buf start = { 0 }, end = { 0 };
+	int r = store_open_entries(s, values, 1);
+
+	for (size_t i = first, j = 0; r == 0 && i < out->n; i++) {
+		if (!out->v[i].has_value)
+			continue;
+		judge_entry(s, &values->v[j]);
+		out->v[i].entry = values->v[j];
+		values->v[j++] = (struct kv_entry){0};
+	}
+	return r;
+}
+
+/*
+ * Sort one batch of keys, read from the start of a child, into children:
+ * cur (after, then the last child listed) is the child the walk is in; a
+ * key in it only tells that it has children. When the batch is full, a
+ * child whose own key is the last one read is left for the next read,
+ * which sees what lies below it. next gets where to read on when nothing
+ * was listed.
+ */
+static int list_batch(struct kv_store *s, struct kv_entries *got,
+		      size_t prefix_len, bool full, bool with_values,
+		      const uint8_t *after, size_t after_len,
+		      struct kv_children *out, struct kv_buf *next)
+{
+	const struct kv_entry *last = &got->v[got->n - 1];
+	bool defer = full && child_len(last, prefix_len) == last->key_len;
+	size_t first = out->n, kept = 0;
+	int r;
+
+	if (defer) {
+		next->len = 0;
+		r = kv_buf_append(next, last->key, last->key_len);
+	} else {
+		r = store_key_plus(last->key, last->key_len, 0x00, next);
+	}
+
+	for (size_t i = 0; r == 0 && i < got->n - defer; i++) {
+		struct kv_entry *e = &got->v[i];
+		size_t clen = child_len(e, prefix_len);
+		const uint8_t *cur = out->n ? out->v[out->n - 1].key : after;
+		size_t cur_len = out->n ? out->v[out->n - 1].key_len
+					: after_len;
+		bool keep = false;
+		if (!clen) {
+			row_log_once(&s->bad_rows, e->key, e->key_len,
+				     "does not decode as a Deno key");
+		} else if (clen == cur_len && memcmp(e->key, cur, clen) == 0) {
+			if (out->n > first)
+				out->v[out->n - 1].has_children = true;
+		} else {
+			r = child_add(out, e->key, clen, clen == e->key_len);
+			keep = r == 0 && clen == e->key_len && with_values;
+		}
+		if (keep) {
+			struct kv_entry moved = *e;
+			*e = (struct kv_entry){0};
+			got->v[kept++] = moved;
+		} else {
+			kv_entry_free(e);
+		}
+	}
+	for (size_t i = kept; i < got->n; i++)
+		kv_entry_free(&got->v[i]);
+	got->n = kept;
+	return r == 0 && kept ? give_values(s, got, out, first) : r;
+}
+
+/*
+ * The children after after (NULL: from the first), batches of limit keys
+ * read on until one lists a child or the prefix ends; with_values keeps
+ * (and opens) the children's own entries.
+ */
+static int read_children(struct kv_store *s, const uint8_t *prefix,
+			 size_t prefix_len, const uint8_t *after,
+			 size_t after_len, unsigned limit, bool with_values,
+			 struct kv_children *out, bool *more)
+{
+	struct kv_buf start = { 0 }, end = { 0 }, next = { 0 };
 	struct kv_entries got = { 0 };
 	int r;
 
+	*out = (struct kv_children){0};
+	*more = false;
 	if (prefix_len > KV_MAX_WRITE_KEY ||
 	    (after && after_len > KV_MAX_WRITE_KEY))
 		return -ENAMETOOLONG;
@@ -609,29 +704,124 @@ int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
 	if (r == 0)
 		r = store_key_plus(prefix, prefix_len, 0xff, &end);
 	while (r == 0) {
-		/* Only keys matter here: values stay sealed. */
 		struct kv_range range = { start.data, start.len, end.data,
-					  end.len, 2, false };
-		kv_entries_free(&got);
+					  end.len, limit, false };
 		r = store_read_raw(s, &range, 1, &got);
 		if (r < 0)
 			break;
-		if (!got.n) {
-			r = -ENOENT;
+		*more = got.n == limit;
+		if (!got.n)
 			break;
-		}
-		r = child_of(&got, prefix_len, child, has_value, has_children);
-		if (r != -EIO)
+		r = list_batch(s, &got, prefix_len, *more, with_values, after,
+			       after_len, out, &next);
+		kv_entries_free(&got);
+		if (out->n || !*more)
 			break;
-		/* A key another program wrote that does not decode names no
-		 * child: report it and list on from the key after it. */
-		const struct kv_entry *bad = &got.v[0];
-		row_log_once(&s->bad_rows, bad->key, bad->key_len,
-			     "does not decode as a Deno key");
-		r = store_key_plus(bad->key, bad->key_len, 0x00, &start);
+		struct kv_buf t = start;
+		start = next;
+		next = t;
 	}
 	kv_entries_free(&got);
 	kv_buf_free(&start);
+	kv_buf_free(&end);
+	kv_buf_free(&next);
+	if (r < 0)
+		kv_children_free(out);
+	return r;
+}
+
+int kv_store_children(struct kv_store *s, const uint8_t *prefix,
+		      size_t prefix_len, const uint8_t *after,
+		      size_t after_len, struct kv_children *out, bool *more)
+{
+	return read_children(s, prefix, prefix_len, after, after_len,
+			     KV_CHILDREN_BATCH, true, out, more);
+}
+
+/* Two keys tell a child and what lies below it; values stay sealed. */
+int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
+			size_t prefix_len, const uint8_t *after,
+			size_t after_len, struct kv_buf *child,
+			bool *has_value, bool *has_children)
+{
+	struct kv_children got;
+	bool more;
+	int r = read_children(s, prefix, prefix_len, after, after_len, 2,
+			      false, &got, &more);
+
+	if (r == 0 && !got.n)
+		r = -ENOENT;
+	if (r == 0) {
+		child->len = 0;
+		r = kv_buf_append(child, got.v[0].key, got.v[0].key_len);
+		*has_value = got.v[0].has_value;
+		*has_children = got.v[0].has_children;
+	}
+	kv_children_free(&got);
+	return r;
+}
+
+/* Whether prefix has a child, past keys that name none. */
+static int has_a_child(struct kv_store *s, const uint8_t *prefix,
+		       size_t prefix_len, bool *yes)
+{
+	struct kv_children got;
+	bool more;
+	int r = read_children(s, prefix, prefix_len, NULL, 0, 2, false, &got,
+			      &more);
+
+	*yes = r == 0 && got.n;
+	kv_children_free(&got);
+	return r;
+}
+
+/*
+ * One range from the key itself: its row comes first, then the first key
+ * below it, which is nearly always a child; only a key that names none
+ * (another program's row) costs a search for a real one.
+ */
+int kv_store_lookup(struct kv_store *s, const uint8_t *key, size_t key_len,
+		    struct kv_entry *out, bool *has_value, bool *has_children)
+{
+	static const uint8_t first_below_root = 0x00;
+	struct kv_buf end = { 0 };
+	struct kv_entries got = { 0 };
+	size_t below = 0;
+
+	*has_value = *has_children = false;
+	if (key_len > KV_MAX_WRITE_KEY)
+		return -ENAMETOOLONG;
+	int r = store_key_plus(key, key_len, 0xff, &end);
+	if (r == 0) {
+		struct kv_range range = { key_len ? key : &first_below_root,
+					  key_len ? key_len : 1, end.data,
+					  end.len, 2, false };
+		r = store_read_raw(s, &range, 1, &got);
+	}
+	if (r == 0 && key_len && got.n && got.v[0].key_len == key_len) {
+		*out = got.v[0];
+		got.v[0] = (struct kv_entry){0};
+		*has_value = true;
+		below = 1;
+	}
+	if (r == 0 && below < got.n) {
+		*has_children = child_len(&got.v[below], key_len) != 0;
+		if (!*has_children)
+			r = has_a_child(s, key, key_len, has_children);
+	}
+	if (r == 0 && *has_value) {
+		struct kv_entries one = { out, 1 };
+		r = store_open_entries(s, &one, 1);
+		if (r == 0) {
+			judge_entry(s, out);
+			r = out->error;
+		}
+	}
+	if (r < 0 && *has_value) {
+		kv_entry_free(out);
+		*has_value = false;
+	}
+	kv_entries_free(&got);
 	kv_buf_free(&end);
 	return r;
 }

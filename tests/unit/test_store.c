@@ -25,6 +25,7 @@
 
 #include <sqlite3.h>
 
+#include "kv_seal.h"
 #include "kv_store.h"
 
 static char dir[64];
@@ -1493,6 +1494,375 @@ START_TEST(next_child_refuses_an_after_key_outside_the_prefix)
 }
 END_TEST
 
+/* ---- a key and its children, in one snapshot each --------------------- */
+
+/* Commit n keys and their values in one atomic, as a Deno app would. */
+static void put_all(struct kv_store *s, struct kv_buf *keys,
+		    char (*values)[16], size_t n)
+{
+	struct kv_mutation *m = calloc(n, sizeof(*m));
+
+	ck_assert_ptr_nonnull(m);
+	for (size_t i = 0; i < n; i++)
+		m[i] = set_of(&keys[i], KV_ENC_BYTES, values[i],
+			      strlen(values[i]));
+	struct kv_atomic a = { .mutations = m, .n_mutations = n };
+	ck_assert_int_eq(kv_store_commit(s, &a, NULL), 0);
+	free(m);
+}
+
+static void free_keys(struct kv_buf *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		kv_buf_free(&keys[i]);
+}
+
+struct lookup_want {
+	bool has_value, has_children;
+};
+
+static struct lookup_want lookup_of(struct kv_store *s, struct kv_buf k,
+				    const char *value)
+{
+	struct kv_entry e;
+	struct lookup_want got;
+
+	ck_assert_int_eq(kv_store_lookup(s, k.data, k.len, &e, &got.has_value,
+					 &got.has_children),
+			 0);
+	if (got.has_value) {
+		ck_assert_ptr_nonnull(value);
+		ck_assert_uint_eq(e.value_len, strlen(value));
+		ck_assert_mem_eq(e.value, value, e.value_len);
+		ck_assert_uint_eq(e.key_len, k.len);
+		ck_assert_mem_eq(e.key, k.data, k.len);
+		kv_entry_free(&e);
+	}
+	kv_buf_free(&k);
+	return got;
+}
+
+#define ASSERT_LOOKUP(got, value, children)                               \
+	do {                                                               \
+		struct lookup_want g_ = (got);                             \
+		ck_assert_int_eq(g_.has_value, (value));                   \
+		ck_assert_int_eq(g_.has_children, (children));             \
+	} while (0)
+
+START_TEST(lookup_reads_a_keys_value_and_whether_it_has_children)
+{
+	struct kv_store *s = open_store(NULL);
+
+	struct kv_buf d = skey("d", NULL), e = skey("e", NULL);
+	ck_assert_int_eq(put(s, &d, "dv", -1), 0);
+	ck_assert_int_eq(put(s, &e, "ev", -1), 0);
+	put_key(s, skey("d", "x", NULL), -1);
+	put_key(s, skey("f", "y", "z", NULL), -1);
+	put_key(s, skey("g", NULL), 0); /* expired: absent */
+	put_key(s, skey("h", "gone", NULL), 0);
+	put_key(s, skey("h", NULL), -1);
+
+	ASSERT_LOOKUP(lookup_of(s, d, "dv"), true, true);
+	ASSERT_LOOKUP(lookup_of(s, e, "ev"), true, false);
+	ASSERT_LOOKUP(lookup_of(s, skey("f", NULL), NULL), false, true);
+	ASSERT_LOOKUP(lookup_of(s, skey("f", "y", NULL), NULL), false, true);
+	ASSERT_LOOKUP(lookup_of(s, skey("g", NULL), NULL), false, false);
+	ASSERT_LOOKUP(lookup_of(s, skey("h", NULL), "v"), true, false);
+	ASSERT_LOOKUP(lookup_of(s, skey("nothing", NULL), NULL), false,
+		      false);
+	ASSERT_LOOKUP(lookup_of(s, (struct kv_buf){ 0 }, NULL), false, true);
+	kv_store_close(s);
+}
+END_TEST
+
+START_TEST(lookup_of_an_empty_store_finds_nothing_below_the_root)
+{
+	struct kv_store *s = open_store(NULL);
+
+	ASSERT_LOOKUP(lookup_of(s, (struct kv_buf){ 0 }, NULL), false, false);
+	struct kv_buf big = { 0 };
+	for (int i = 0; i < 2049; i++)
+		kv_buf_push(&big, 'a');
+	struct kv_entry e;
+	bool v, c;
+	ck_assert_int_eq(kv_store_lookup(s, big.data, big.len, &e, &v, &c),
+			 -ENAMETOOLONG);
+	kv_buf_free(&big);
+	kv_store_close(s);
+}
+END_TEST
+
+/* The children of d from kv_store_children, call after call; *calls gets
+ * how many calls it took. */
+static struct kv_children all_children(struct kv_store *s,
+				       const struct kv_buf *d, size_t *calls,
+				       size_t *first_batch)
+{
+	struct kv_children all = { 0 };
+	struct kv_buf after = { 0 };
+	bool more = true;
+
+	*calls = 0;
+	while (more) {
+		struct kv_children got;
+		ck_assert_int_eq(kv_store_children(s, d->data, d->len,
+						   after.len ? after.data
+							     : NULL,
+						   after.len, &got, &more),
+				 0);
+		if (!(*calls)++)
+			*first_batch = got.n;
+		ck_assert(got.n || !more);
+		all.v = realloc(all.v, (all.n + got.n + 1) * sizeof(*all.v));
+		ck_assert_ptr_nonnull(all.v);
+		memcpy(all.v + all.n, got.v, got.n * sizeof(*got.v));
+		all.n += got.n;
+		if (got.n) {
+			after.len = 0;
+			ck_assert_int_eq(kv_buf_append(&after,
+						       got.v[got.n - 1].key,
+						       got.v[got.n - 1].key_len),
+					 0);
+		}
+		free(got.v); /* the children moved to all */
+	}
+	kv_buf_free(&after);
+	return all;
+}
+
+START_TEST(children_of_plain_keys_come_in_batches_with_their_values)
+{
+	enum { N = 300 };
+	struct kv_store *s = open_store(NULL);
+	struct kv_buf keys[N + 1];
+	char values[N + 1][16];
+
+	for (int i = 0; i < N; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "k%04d", i);
+		keys[i] = skey("d", name, NULL);
+		snprintf(values[i], sizeof(values[i]), "value %d", i);
+	}
+	keys[N] = skey("e", NULL);
+	strcpy(values[N], "not a child");
+	put_all(s, keys, values, N + 1);
+	put_key(s, skey("d", "k0150x", NULL), 0); /* expired: not listed */
+
+	struct kv_buf d = skey("d", NULL);
+	size_t calls, first;
+	struct kv_children all = all_children(s, &d, &calls, &first);
+	ck_assert_uint_eq(all.n, N);
+	for (int i = 0; i < N; i++) {
+		const struct kv_child *c = &all.v[i];
+		ck_assert_uint_eq(c->key_len, keys[i].len);
+		ck_assert_mem_eq(c->key, keys[i].data, keys[i].len);
+		ck_assert(c->has_value && !c->has_children);
+		ck_assert_int_eq(c->entry.error, 0);
+		ck_assert_uint_eq(c->entry.value_len, strlen(values[i]));
+		ck_assert_mem_eq(c->entry.value, values[i], strlen(values[i]));
+	}
+	/* a batch lists nearly all its keys, so 300 take 3 reads */
+	ck_assert_uint_ge(first, KV_CHILDREN_BATCH - 1);
+	ck_assert_uint_le(calls, 3);
+	kv_children_free(&all);
+	free_keys(keys, N + 1);
+	kv_buf_free(&d);
+	kv_store_close(s);
+}
+END_TEST
+
+START_TEST(children_seek_past_subtrees_larger_than_a_batch)
+{
+	enum { BELOW = 200, N = 2 * BELOW + 5 };
+	struct kv_store *s = open_store(NULL);
+	struct kv_buf keys[N];
+	char values[N][16];
+	size_t n = 0;
+
+	for (int i = 0; i < BELOW; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "k%04d", i);
+		keys[n] = skey("d", "a", name, NULL);
+		strcpy(values[n++], "below a");
+		keys[n] = skey("d", "b", name, "deeper", NULL);
+		strcpy(values[n++], "below b");
+	}
+	keys[n] = skey("d", "a", NULL);
+	strcpy(values[n++], "a's own");
+	keys[n] = skey("d", "c", NULL);
+	strcpy(values[n++], "c's own");
+	static const char *const below_e[] = { "x", "y", "z" };
+	for (int i = 0; i < 3; i++) {
+		keys[n] = skey("d", "e", below_e[i], NULL);
+		strcpy(values[n++], "below e");
+	}
+	ck_assert_uint_eq(n, N);
+	put_all(s, keys, values, N);
+
+	static const struct {
+		const char *name, *value;
+		bool has_children;
+	} want[] = {
+		{ "a", "a's own", true },
+		{ "b", NULL, true },
+		{ "c", "c's own", false },
+		{ "e", NULL, true },
+	};
+	struct kv_buf d = skey("d", NULL);
+	size_t calls, first;
+	struct kv_children all = all_children(s, &d, &calls, &first);
+	ck_assert_uint_eq(all.n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		const struct kv_child *c = &all.v[i];
+		struct kv_buf k = skey("d", want[i].name, NULL);
+		ck_assert_uint_eq(c->key_len, k.len);
+		ck_assert_mem_eq(c->key, k.data, k.len);
+		ck_assert_int_eq(c->has_value, want[i].value != NULL);
+		ck_assert_int_eq(c->has_children, want[i].has_children);
+		if (want[i].value)
+			ck_assert_mem_eq(c->entry.value, want[i].value,
+					 strlen(want[i].value));
+		kv_buf_free(&k);
+	}
+	/* at most a read per child, whatever lies below them */
+	ck_assert_uint_le(calls, 4);
+	kv_children_free(&all);
+	free_keys(keys, N);
+	kv_buf_free(&d);
+	kv_store_close(s);
+}
+END_TEST
+
+START_TEST(children_refuse_an_after_key_outside_the_prefix)
+{
+	struct kv_store *s = open_store(NULL);
+	struct kv_buf d = skey("d", NULL), e = skey("e", "x", NULL);
+	struct kv_buf big = { 0 };
+	struct kv_children got;
+	bool more;
+
+	ck_assert_int_eq(kv_store_children(s, d.data, d.len, e.data, e.len,
+					   &got, &more),
+			 -EINVAL);
+	ck_assert_int_eq(kv_store_children(s, d.data, d.len, d.data, d.len,
+					   &got, &more),
+			 -EINVAL);
+	for (int i = 0; i < 2049; i++)
+		kv_buf_push(&big, 'a');
+	ck_assert_int_eq(kv_store_children(s, big.data, big.len, NULL, 0,
+					   &got, &more),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(kv_store_children(s, d.data, d.len, NULL, 0, &got,
+					   &more),
+			 0);
+	ck_assert(got.n == 0 && !more);
+	kv_buf_free(&big);
+	kv_buf_free(&d);
+	kv_buf_free(&e);
+	kv_store_close(s);
+}
+END_TEST
+
+START_TEST(children_and_lookup_open_the_values_of_an_encrypted_store)
+{
+	struct kv_store *s = open_store(NULL);
+	struct kv_seal_key *key;
+	uint8_t bytes[32];
+
+	memset(bytes, 7, sizeof(bytes));
+	ck_assert_int_eq(kv_seal_key_file(bytes, sizeof(bytes), &key), 0);
+	ck_assert_int_eq(kv_store_seal_init(s, key, NULL), 0);
+	kv_seal_key_free(key);
+	put_key(s, skey("d", "a", NULL), -1);
+	put_key(s, skey("d", "b", "below", NULL), -1);
+
+	struct kv_buf d = skey("d", NULL);
+	size_t calls, first;
+	struct kv_children all = all_children(s, &d, &calls, &first);
+	ck_assert_uint_eq(all.n, 2);
+	ck_assert(all.v[0].has_value && !all.v[0].has_children);
+	ck_assert_int_eq(all.v[0].entry.encoding, KV_ENC_BYTES);
+	ck_assert_uint_eq(all.v[0].entry.value_len, 1);
+	ck_assert_mem_eq(all.v[0].entry.value, "v", 1);
+	ck_assert(!all.v[1].has_value && all.v[1].has_children);
+	kv_children_free(&all);
+	ASSERT_LOOKUP(lookup_of(s, skey("d", "a", NULL), "v"), true, false);
+	kv_buf_free(&d);
+	kv_store_close(s);
+}
+END_TEST
+
+/* ---- rows another program wrote, seen by lookups and children --------- */
+
+/* Plant rows (k hex, v hex, v_encoding) in the file, as another program
+ * would. */
+static void plant(const char *values)
+{
+	char sql[1024];
+	sqlite3 *db = raw_open();
+
+	snprintf(sql, sizeof(sql),
+		 "insert into kv (k, v, v_encoding, version) values %s",
+		 values);
+	raw_exec(db, sql);
+	sqlite3_close(db);
+}
+
+START_TEST(lookup_of_a_row_deno_cannot_read_is_eio)
+{
+	kv_store_close(open_store(NULL));
+	plant("(x'02783700', x'01020304050607', 2, 1)");
+	struct kv_store *s = open_store(NULL);
+	struct kv_buf k = skey("x7", NULL);
+	struct kv_entry e;
+	bool v = true, c = true;
+
+	ck_assert_int_eq(kv_store_lookup(s, k.data, k.len, &e, &v, &c), -EIO);
+	ck_assert(!v);
+	kv_buf_free(&k);
+	kv_store_close(s);
+}
+END_TEST
+
+/* Below "y" (02 79 00): a cut-off string part and y/q followed by a byte
+ * no part begins with; then y/z. */
+START_TEST(lookup_looks_past_keys_below_that_do_not_decode)
+{
+	kv_store_close(open_store(NULL));
+	plant("(x'0279000278', x'01', 3, 1), (x'02790002710030', x'01', 3, 1)");
+	struct kv_store *s = open_store(NULL);
+
+	ASSERT_LOOKUP(lookup_of(s, skey("y", NULL), NULL), false, false);
+	put_key(s, skey("y", "z", NULL), -1);
+	ASSERT_LOOKUP(lookup_of(s, skey("y", NULL), NULL), false, true);
+	kv_store_close(s);
+}
+END_TEST
+
+START_TEST(children_skip_keys_that_do_not_decode_and_mark_unreadable_values)
+{
+	kv_store_close(open_store(NULL));
+	plant("(x'02783700', x'01020304050607', 2, 1),"
+	      "(x'02787400', 'text value', 1, 1),"
+	      "(x'0278', x'01', 3, 1),"
+	      "(x'02796f6b00', x'01', 3, 1),"
+	      "(x'02796f6b0030', x'01', 3, 1)");
+	struct kv_store *s = open_store(NULL);
+	size_t calls, first;
+	struct kv_children all = all_children(s, &(struct kv_buf){ 0 },
+					      &calls, &first);
+
+	ck_assert_uint_eq(all.n, 3); /* x7, xt, yok */
+	ck_assert_int_eq(all.v[0].entry.error, -EIO);
+	ck_assert_int_eq(all.v[1].entry.error, -EIO);
+	ck_assert_int_eq(all.v[2].entry.error, 0);
+	ck_assert(all.v[2].has_value && !all.v[2].has_children);
+	ck_assert_uint_eq(all.v[2].entry.value_len, 1);
+	kv_children_free(&all);
+	kv_store_close(s);
+}
+END_TEST
+
 /* ---- rows another program wrote --------------------------------------- */
 
 /*
@@ -1686,6 +2056,14 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, list_refuses_bad_selectors_and_cursors);
 	tcase_add_test(tc, next_child_enumerates_children_in_key_order);
 	tcase_add_test(tc, next_child_refuses_an_after_key_outside_the_prefix);
+	tcase_add_test(tc, lookup_reads_a_keys_value_and_whether_it_has_children);
+	tcase_add_test(tc, lookup_of_an_empty_store_finds_nothing_below_the_root);
+	tcase_add_test(tc,
+		       children_of_plain_keys_come_in_batches_with_their_values);
+	tcase_add_test(tc, children_seek_past_subtrees_larger_than_a_batch);
+	tcase_add_test(tc, children_refuse_an_after_key_outside_the_prefix);
+	tcase_add_test(tc,
+		       children_and_lookup_open_the_values_of_an_encrypted_store);
 	tcase_add_test(tc, versionstamp_format_and_parse_round_trip);
 	suite_add_tcase(s, tc);
 
@@ -1711,6 +2089,11 @@ static Suite *store_suite(void)
 	tcase_add_test(file,
 		       sweep_deletes_expired_rows_and_bumps_the_version_by_1);
 	tcase_add_test(file, rows_deno_cannot_read_are_eio_for_their_key_alone);
+	tcase_add_test(file, lookup_of_a_row_deno_cannot_read_is_eio);
+	tcase_add_test(file, lookup_looks_past_keys_below_that_do_not_decode);
+	tcase_add_test(
+		file,
+		children_skip_keys_that_do_not_decode_and_mark_unreadable_values);
 	tcase_add_test(file,
 		       locked_database_gives_eagain_after_the_budget_then_succeeds);
 	tcase_add_test(file,
