@@ -4,12 +4,25 @@
 #   cluster.sh start DIR      start it in DIR (made if missing); prints the
 #                             endpoints (host:port,host:port,host:port),
 #                             also kept in DIR/endpoints
+#   cluster.sh start-tls DIR [TTL]
+#                             the same, secured: clients speak https and
+#                             must show a certificate; DIR/tls holds the
+#                             CA (ca.pem) and a client certificate
+#                             (client.pem, client-key.pem) made for the
+#                             run; auth tokens expire after TTL s idle
+#                             (etcd's default 300)
+#   cluster.sh etcdctl DIR ARG...
+#                             etcdctl on the cluster, with the client
+#                             certificate when it is secured
 #   cluster.sh stop DIR       stop every member and remove DIR
 #   cluster.sh kill DIR N     SIGKILL member N (1..3)
 #   cluster.sh restart DIR N  start member N again on its data
 #   cluster.sh run CMD...     run CMD with KVFS_ETCD_ENDPOINTS set: the
 #                             cluster it names when already set, else a
 #                             cluster of its own, stopped when CMD ends
+#
+# Peers always speak plain http on loopback: the secured mode is there to
+# test clients, not etcd's own replication.
 #
 # Data lives on /dev/shm when there is one: the tests measure kvfs, not the
 # disk, and etcd fsyncs every commit. Heartbeats and elections are 5 times
@@ -53,14 +66,60 @@ initial_cluster() {
 	echo "$list"
 }
 
+secured() { [ -d "$1/tls" ]; }
+
+scheme() { if secured "$1"; then echo https; else echo http; fi; }
+
+# A key and a certificate signed by the test CA: file name, subject,
+# openssl x509 extensions.
+make_cert() {
+	local tls=$1 name=$2 subject=$3 ext=$4
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -keyout "$tls/$name-key.pem" -subj "$subject" 2>/dev/null |
+		openssl x509 -req -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" \
+			-set_serial "$((++serial))" -days 2 -out "$tls/$name.pem" \
+			-extfile <(printf '%s\n' "$ext") 2>/dev/null
+}
+
+# The CA, a certificate per member and one for clients. A member's serves
+# 127.0.0.1 and is also a client's: etcd's JSON gateway passes requests on
+# to the member's own gRPC port with it, which --client-cert-auth checks.
+# The client's has no CommonName: once auth is enabled, etcd (3.4.23,
+# 3.5) refuses a gateway request whose certificate has one, since the
+# gateway cannot pass it on for etcd's CN-as-user authentication.
+make_certs() {
+	local tls=$1/tls n serial=0
+	mkdir -p "$tls"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" -days 2 \
+		-subj /CN=kvfs-test-ca 2>/dev/null || return 1
+	for n in $(seq $members); do
+		make_cert "$tls" "m$n" "/CN=kvfs-test-m$n" \
+			"subjectAltName=IP:127.0.0.1
+extendedKeyUsage=serverAuth,clientAuth" || return 1
+	done
+	make_cert "$tls" client /O=kvfs-test-client \
+		"extendedKeyUsage=clientAuth"
+}
+
+tls_flags() {
+	local dir=$1 n=$2
+	secured "$dir" || return 0
+	echo --cert-file "$dir/tls/m$n.pem" --key-file "$dir/tls/m$n-key.pem" \
+		--client-cert-auth --trusted-ca-file "$dir/tls/ca.pem" \
+		--auth-token-ttl "$(cat "$dir/tls/token-ttl")"
+}
+
 start_member() {
 	local dir=$1 n=$2 state=$3
-	local cport pport
+	local cport pport url
 	cport=$(client_port "$dir" "$n")
 	pport=$(peer_port "$dir" "$n")
-	setsid etcd --name "m$n" --data-dir "$dir/m$n" \
-		--listen-client-urls "http://127.0.0.1:$cport" \
-		--advertise-client-urls "http://127.0.0.1:$cport" \
+	url="$(scheme "$dir")://127.0.0.1:$cport"
+	# shellcheck disable=SC2046 # tls_flags's words are paths without spaces
+	setsid etcd --name "m$n" --data-dir "$dir/m$n" $(tls_flags "$dir" "$n") \
+		--listen-client-urls "$url" \
+		--advertise-client-urls "$url" \
 		--listen-peer-urls "http://127.0.0.1:$pport" \
 		--initial-advertise-peer-urls "http://127.0.0.1:$pport" \
 		--initial-cluster "$(initial_cluster "$dir")" \
@@ -72,8 +131,17 @@ start_member() {
 	echo $! >"$dir/m$n.pid"
 }
 
+# The CA and client certificate options, the same for curl and etcdctl.
+cert_args() {
+	secured "$1" || return 0
+	echo --cacert "$1/tls/ca.pem" --cert "$1/tls/client.pem" \
+		--key "$1/tls/client-key.pem"
+}
+
 healthy() {
-	curl -s -m 1 "http://127.0.0.1:$(client_port "$1" "$2")/health" |
+	# shellcheck disable=SC2046
+	curl -s -m 1 $(cert_args "$1") \
+		"$(scheme "$1")://127.0.0.1:$(client_port "$1" "$2")/health" |
 		grep -q '"health":"true"'
 }
 
@@ -130,6 +198,22 @@ cmd_start() {
 	die "the cluster did not start (logs in $dir)"
 }
 
+cmd_start_tls() {
+	local dir=$1 ttl=${2:-300}
+	mkdir -p "$dir"
+	make_certs "$dir" || die "openssl could not make the certificates"
+	echo "$ttl" >"$dir/tls/token-ttl"
+	cmd_start "$dir"
+}
+
+cmd_etcdctl() {
+	local dir=$1 eps
+	shift
+	eps=$(sed "s|[^,]*|$(scheme "$dir")://&|g" "$dir/endpoints")
+	# shellcheck disable=SC2046
+	ETCDCTL_API=3 etcdctl --endpoints "$eps" $(cert_args "$dir") "$@"
+}
+
 cmd_stop() {
 	local dir=$1 n
 	[ -d "$dir" ] || return 0
@@ -168,9 +252,13 @@ cmd_run() {
 	return $status
 }
 
-[ $# -ge 1 ] || die "usage: cluster.sh start|stop|kill|restart|run ..."
+[ $# -ge 1 ] || die "usage: cluster.sh start|start-tls|etcdctl|stop|kill|restart|run ..."
 case "$1" in
 start) [ $# -eq 2 ] || die "usage: cluster.sh start DIR"; cmd_start "$2" ;;
+start-tls)
+	[ $# -eq 2 ] || [ $# -eq 3 ] || die "usage: cluster.sh start-tls DIR [TTL]"
+	cmd_start_tls "$2" "${3:-}" ;;
+etcdctl) [ $# -ge 3 ] || die "usage: cluster.sh etcdctl DIR ARG..."; shift; cmd_etcdctl "$@" ;;
 stop) [ $# -eq 2 ] || die "usage: cluster.sh stop DIR"; cmd_stop "$2" ;;
 kill) [ $# -eq 3 ] || die "usage: cluster.sh kill DIR N"; stop_member "$2" "$3" KILL ;;
 restart) [ $# -eq 3 ] || die "usage: cluster.sh restart DIR N"; cmd_restart "$2" "$3" ;;
