@@ -22,24 +22,10 @@ int key_info_load(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		  struct key_info *ki)
 {
 	*ki = (struct key_info){0};
-	if (key_len) {
-		int r = kv_store_get(fs->store, key, key_len, &ki->entry);
-		if (r == 0)
-			ki->has_value = true;
-		if (r < 0 && r != -ENOENT)
-			return r;
-	}
-	struct kv_buf child = {0};
-	bool v, c;
-	int r = kv_store_next_child(fs->store, key, key_len, NULL, 0, &child,
-				    &v, &c);
-	kv_buf_free(&child);
-	if (r == 0)
-		ki->has_children = true;
-	else if (r != -ENOENT) {
-		key_info_free(ki);
+	int r = kv_store_lookup(fs->store, key, key_len, &ki->entry,
+				&ki->has_value, &ki->has_children);
+	if (r < 0)
 		return r;
-	}
 	if (ki->has_value && !ki->has_children)
 		ki->is_list = ptr_entry_is_list(fs, &ki->entry);
 	ki->is_dir = key_len == 0 || ki->has_children || ki->is_list ||
@@ -206,37 +192,54 @@ static int child_order(const void *a, const void *b)
 	return (x->kind != NODE_DIR) - (y->kind != NODE_DIR);
 }
 
+/* A child read from the store: a directory when keys lie below it, when
+ * it was made with mkdir, or when its value is a pointer list. */
+static enum node_kind store_child_kind(struct kvfs *fs,
+				       const struct kv_child *c)
+{
+	if (c->has_children || empty_dir_has(fs, c->key, c->key_len))
+		return NODE_DIR;
+	return c->has_value && !c->entry.error &&
+			       ptr_entry_is_list(fs, &c->entry)
+		       ? NODE_DIR
+		       : NODE_FILE;
+}
+
+/* The store's children of prefix, a batch per read (kv_store_children):
+ * the values come with the keys, so telling lists apart reads nothing. */
+static int store_children(struct kvfs *fs, const uint8_t *prefix,
+			  size_t prefix_len, struct child_list *out)
+{
+	struct kv_buf after = {0};
+	bool more = true;
+	int r = 0;
+	while (r == 0 && more) {
+		struct kv_children got;
+		r = kv_store_children(fs->store, prefix, prefix_len,
+				      after.len ? after.data : NULL, after.len,
+				      &got, &more);
+		for (size_t i = 0; r == 0 && i < got.n; i++)
+			r = child_list_add(out, got.v[i].key, got.v[i].key_len,
+					   NULL, store_child_kind(fs, &got.v[i]));
+		if (r == 0 && got.n) {
+			const struct kv_child *last = &got.v[got.n - 1];
+			after.len = 0;
+			r = kv_buf_append(&after, last->key, last->key_len);
+		}
+		kv_children_free(&got);
+	}
+	kv_buf_free(&after);
+	return r;
+}
+
 int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
 		  struct child_list *out)
 {
 	*out = (struct child_list){0};
-	struct kv_buf child = {0};
-	struct kv_buf after = {0};
-	int r;
-	for (;;) {
-		bool has_value, has_children;
-		child.len = 0;
-		r = kv_store_next_child(fs->store, prefix, prefix_len,
-					after.len ? after.data : NULL,
-					after.len, &child, &has_value,
-					&has_children);
-		if (r == -ENOENT)
-			break;
-		if (r < 0)
-			goto fail;
-		enum node_kind kind = has_children ? NODE_DIR : NODE_FILE;
-		if (!has_children && (empty_dir_has(fs, child.data, child.len) ||
-				      (has_value &&
-				       ptr_key_is_list(fs, child.data,
-						       child.len))))
-			kind = NODE_DIR;
-		r = child_list_add(out, child.data, child.len, NULL, kind);
-		if (r < 0)
-			goto fail;
-		after.len = 0;
-		r = kv_buf_append(&after, child.data, child.len);
-		if (r < 0)
-			goto fail;
+	int r = store_children(fs, prefix, prefix_len, out);
+	if (r < 0) {
+		child_list_free(out);
+		return r;
 	}
 	struct children_scan s = {.out = out};
 	scan_in_memory(fs, prefix, prefix_len, &s);
@@ -255,14 +258,7 @@ int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
 		out->v[w++] = out->v[i];
 	}
 	out->n = w;
-	kv_buf_free(&child);
-	kv_buf_free(&after);
 	return 0;
-fail:
-	kv_buf_free(&child);
-	kv_buf_free(&after);
-	child_list_free(out);
-	return r;
 }
 
 int child_name(const struct child *c, size_t prefix_len, struct kv_buf *out)
