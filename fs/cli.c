@@ -202,6 +202,24 @@ int cli_path_key(const struct cli_command *cmd, const char *path,
 	return CLI_OK;
 }
 
+int cli_target_init(const struct cli_command *cmd, int argc, char **argv,
+		    int min, int max, bool allow_root, struct cli_target *t)
+{
+	*t = (struct cli_target){0};
+	int status = cli_operands(cmd, argc, min, max);
+	if (status)
+		return status;
+	t->db = argv[optind];
+	t->path = optind + 1 < argc ? argv[optind + 1] : "";
+	return cli_path_key(cmd, t->path, allow_root, &t->key);
+}
+
+void cli_target_close(struct cli_target *t)
+{
+	kv_store_close(t->store);
+	kv_buf_free(&t->key);
+}
+
 int cli_key_name(const uint8_t *key, size_t len, struct kv_buf *out)
 {
 	size_t mark = out->len;

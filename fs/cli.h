@@ -91,6 +91,32 @@ int cli_open(const struct cli_command *cmd, const char *db, bool writes,
 int cli_path_key(const struct cli_command *cmd, const char *path,
 		 bool allow_root, struct kv_buf *out);
 
+/*
+ * The operands DB PATH... of a command that works on one key of a store:
+ * PATH's key, and DB once the command opens it (cli_open(cmd, t.db,
+ * writes, &t.store)).
+ */
+struct cli_target {
+	const char *db;
+	const char *path;	/* "" when PATH may be left out and was */
+	struct kv_buf key;	/* PATH's key */
+	struct kv_store *store; /* NULL until opened */
+};
+
+/*
+ * After the options: check that min to max operands are left (min 1 makes
+ * PATH optional), take DB and PATH, and turn PATH into its key
+ * (cli_path_key(), the root allowed when allow_root). DB is not touched, so
+ * that a command can still check its other operands or read its input
+ * before opening it creates a writer's DB. Returns CLI_OK, or the status to
+ * exit with after reporting the usage error; cli_target_close() either way.
+ */
+int cli_target_init(const struct cli_command *cmd, int argc, char **argv,
+		    int min, int max, bool allow_root, struct cli_target *t);
+
+/* Close the store, if opened, and free the key. */
+void cli_target_close(struct cli_target *t);
+
 /* How to name a key in messages: its path, or 0x and the hex of its bytes
  * when it does not decode. NUL-terminated. Returns 0 or -ENOMEM. */
 int cli_key_name(const uint8_t *key, size_t len, struct kv_buf *out);

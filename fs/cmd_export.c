@@ -85,22 +85,15 @@ int cmd_export(int argc, char **argv)
 {
 	for (int c; (c = cli_getopt(&export_cmd, argc, argv)) != CLI_OPT_END;)
 		return c == CLI_OPT_HELP ? CLI_OK : CLI_USAGE;
-	int status = cli_operands(&export_cmd, argc, 1, 2);
-	if (status)
-		return status;
-	const char *db = argv[optind];
-	const char *path = optind + 1 < argc ? argv[optind + 1] : "";
-	struct kv_buf key = {0};
-	struct kv_store *s = NULL;
-	status = cli_path_key(&export_cmd, path, true, &key);
+	struct cli_target t;
+	int status = cli_target_init(&export_cmd, argc, argv, 1, 2, true, &t);
 	if (!status)
-		status = cli_open(&export_cmd, db, false, &s);
+		status = cli_open(&export_cmd, t.db, false, &t.store);
 	if (!status) {
-		status = export_range(s, &key);
+		status = export_range(t.store, &t.key);
 		int flushed = cli_flush_output(&export_cmd);
 		status = status ? status : flushed;
 	}
-	kv_store_close(s);
-	kv_buf_free(&key);
+	cli_target_close(&t);
 	return status;
 }

@@ -77,27 +77,21 @@ int cmd_get(int argc, char **argv)
 			return CLI_USAGE;
 		meta = c == 'm' ? true : meta;
 	}
-	int status = cli_operands(&get_cmd, argc, 2, 2);
-	if (status)
-		return status;
-	const char *db = argv[optind], *path = argv[optind + 1];
-	struct kv_buf key = {0};
-	struct kv_store *s = NULL;
-	status = cli_path_key(&get_cmd, path, false, &key);
+	struct cli_target t;
+	int status = cli_target_init(&get_cmd, argc, argv, 2, 2, false, &t);
 	if (!status)
-		status = cli_open(&get_cmd, db, false, &s);
+		status = cli_open(&get_cmd, t.db, false, &t.store);
 	if (!status) {
 		struct kv_entry e;
-		int r = kv_store_get(s, key.data, key.len, &e);
+		int r = kv_store_get(t.store, t.key.data, t.key.len, &e);
 		if (r < 0) {
-			cli_error(&get_cmd, path, "%s", cli_reason(r));
+			cli_error(&get_cmd, t.path, "%s", cli_reason(r));
 			status = cli_status(r);
 		} else {
-			status = print_entry(&e, path, meta);
+			status = print_entry(&e, t.path, meta);
 			kv_entry_free(&e);
 		}
 	}
-	kv_store_close(s);
-	kv_buf_free(&key);
+	cli_target_close(&t);
 	return status;
 }

@@ -191,28 +191,21 @@ int cmd_ls(int argc, char **argv)
 		longer |= c == 'l';
 		recursive |= c == 'r';
 	}
-	int status = cli_operands(&ls_cmd, argc, 1, 2);
-	if (status)
-		return status;
-	const char *db = argv[optind];
-	const char *path = optind + 1 < argc ? argv[optind + 1] : "";
-	struct kv_buf key = {0};
-	struct kv_store *s = NULL;
-	status = cli_path_key(&ls_cmd, path, true, &key);
+	struct cli_target t;
+	int status = cli_target_init(&ls_cmd, argc, argv, 1, 2, true, &t);
 	if (!status)
-		status = cli_open(&ls_cmd, db, false, &s);
+		status = cli_open(&ls_cmd, t.db, false, &t.store);
 	if (!status) {
-		int r = recursive ? list_recursive(s, &key, longer)
-				  : list_children(s, &key, longer);
+		int r = recursive ? list_recursive(t.store, &t.key, longer)
+				  : list_children(t.store, &t.key, longer);
 		if (r < 0) {
-			cli_error(&ls_cmd, *path ? path : "/", "%s",
+			cli_error(&ls_cmd, *t.path ? t.path : "/", "%s",
 				  cli_reason(r));
 			status = CLI_FAIL;
 		} else {
 			status = cli_flush_output(&ls_cmd);
 		}
 	}
-	kv_store_close(s);
-	kv_buf_free(&key);
+	cli_target_close(&t);
 	return status;
 }

@@ -208,19 +208,13 @@ int cmd_rm(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	int status = cli_operands(&rm_cmd, argc, 2, 2);
-	if (status)
-		return status;
-	const char *db = argv[optind], *path = argv[optind + 1];
-	struct kv_buf key = {0};
-	struct kv_store *s = NULL;
-	status = cli_path_key(&rm_cmd, path, recursive, &key);
+	struct cli_target t;
+	int status = cli_target_init(&rm_cmd, argc, argv, 2, 2, recursive, &t);
 	if (!status)
-		status = cli_open(&rm_cmd, db, true, &s);
+		status = cli_open(&rm_cmd, t.db, true, &t.store);
 	if (!status)
-		status = recursive ? remove_tree(s, &key, max, path)
-				   : remove_one(s, &key, path);
-	kv_store_close(s);
-	kv_buf_free(&key);
+		status = recursive ? remove_tree(t.store, &t.key, max, t.path)
+				   : remove_one(t.store, &t.key, t.path);
+	cli_target_close(&t);
 	return status;
 }

@@ -198,14 +198,11 @@ int cmd_set(int argc, char **argv)
 	int status = parse_set_options(argc, argv, &a);
 	if (status == CLI_OPT_HELP)
 		return CLI_OK;
-	if (!status)
-		status = cli_operands(&set_cmd, argc, 2, 3);
 	if (status)
 		return status;
-	const char *db = argv[optind], *path = argv[optind + 1];
-	struct kv_buf key = {0}, content = {0};
-	struct kv_store *s = NULL;
-	status = cli_path_key(&set_cmd, path, false, &key);
+	struct cli_target t;
+	struct kv_buf content = {0};
+	status = cli_target_init(&set_cmd, argc, argv, 2, 3, false, &t);
 	if (!status && optind + 2 < argc) {
 		if (kv_buf_append(&content, argv[optind + 2],
 				  strlen(argv[optind + 2])) < 0)
@@ -215,11 +212,10 @@ int cmd_set(int argc, char **argv)
 		status = CLI_FAIL;
 	}
 	if (!status)
-		status = cli_open(&set_cmd, db, true, &s);
+		status = cli_open(&set_cmd, t.db, true, &t.store);
 	if (!status)
-		status = write_value(s, &key, &content, &a, path);
-	kv_store_close(s);
-	kv_buf_free(&key);
+		status = write_value(t.store, &t.key, &content, &a, t.path);
+	cli_target_close(&t);
 	kv_buf_free(&content);
 	return status;
 }

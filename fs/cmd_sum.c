@@ -92,44 +92,42 @@ static int mutate_once(struct kv_store *s, enum kv_mutation_type type,
 	return r;
 }
 
+/* N as the 8 bytes of a KvU64. */
+static bool parse_n(const char *n, struct kv_buf *operand)
+{
+	return kv_value_parse(KV_ENC_U64, (const uint8_t *)n, strlen(n),
+			      operand) == 0 && operand->len == 8;
+}
+
 static int run(enum kv_mutation_type type, int argc, char **argv)
 {
 	const struct cli_command *cmd = &sum_cmds[type];
 	for (int c; (c = cli_getopt(cmd, argc, argv)) != CLI_OPT_END;)
 		return c == CLI_OPT_HELP ? CLI_OK : CLI_USAGE;
-	int status = cli_operands(cmd, argc, 3, 3);
-	if (status)
-		return status;
-	const char *db = argv[optind], *path = argv[optind + 1];
-	const char *number = argv[optind + 2];
-	struct kv_buf key = {0}, operand = {0};
-	struct kv_store *s = NULL;
-	if (kv_value_parse(KV_ENC_U64, (const uint8_t *)number, strlen(number),
-			   &operand) < 0 || operand.len != 8) {
-		kv_buf_free(&operand);
-		return cli_usage_error(cmd, "N is a decimal 0..2^64-1");
-	}
-	status = cli_path_key(cmd, path, false, &key);
+	struct cli_target t;
+	struct kv_buf operand = {0};
+	int status = cli_target_init(cmd, argc, argv, 3, 3, false, &t);
+	if (!status && !parse_n(argv[optind + 2], &operand))
+		status = cli_usage_error(cmd, "N is a decimal 0..2^64-1");
 	if (!status)
-		status = cli_open(cmd, db, true, &s);
+		status = cli_open(cmd, t.db, true, &t.store);
 	uint64_t result = 0;
 	int r = -ECANCELED;
 	for (int i = 0; !status && r == -ECANCELED && i < SUM_TRIES; i++)
-		r = mutate_once(s, type, &key, operand.data, &result);
+		r = mutate_once(t.store, type, &t.key, operand.data, &result);
 	if (!status && r == -EINVAL)
-		cli_error(cmd, path, "the value is not a KvU64");
+		cli_error(cmd, t.path, "the value is not a KvU64");
 	else if (!status && r == -EIO)
-		cli_error(cmd, path, "the stored KvU64 does not decode");
+		cli_error(cmd, t.path, "the stored KvU64 does not decode");
 	else if (!status && r < 0)
-		cli_error(cmd, path, "%s", cli_reason(r));
+		cli_error(cmd, t.path, "%s", cli_reason(r));
 	if (!status && r == 0) {
 		printf("%llu\n", (unsigned long long)result);
 		status = cli_flush_output(cmd);
 	} else if (!status) {
 		status = CLI_FAIL;
 	}
-	kv_store_close(s);
-	kv_buf_free(&key);
+	cli_target_close(&t);
 	kv_buf_free(&operand);
 	return status;
 }
