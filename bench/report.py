@@ -204,19 +204,21 @@ def paired(cmp, ops, field):
 
 def etcd_summary(scale):
     """The etcd column, or why there is none."""
-    if not any(r["cmp"] in ("etcd-fs", "etcd-store") for r in rows):
+    if not any(r["cmp"] == "etcd-store" for r in rows):
         return {"skipped": meta.get("etcd_skipped", "not run")}
     out = {
         "version": meta.get("etcd"),
         "idle_cpu_ms_per_s": meta.get("etcd_idle_cpu_ns_per_s", 0) / 1e6,
-        "mount": paired("etcd-fs", [op for op, _, _ in FS_OPS],
-                        lambda r, op: (r["ns"] / r["n"], r["cpu_ns"] / r["n"])),
         "store": paired("etcd-store", [op for op, _ in STORE_OPS],
                         lambda r, op: (r[op + "_ns"], r[op + "_cpu_ns"])),
-        "files": meta.get("etcd_files"),
         "n": meta.get("etcd_sets"),
         "n_atomic": meta.get("etcd_atomics"),
     }
+    if any(r["cmp"] == "etcd-fs" for r in rows):
+        out["mount"] = paired(
+            "etcd-fs", [op for op, _, _ in FS_OPS],
+            lambda r, op: (r["ns"] / r["n"], r["cpu_ns"] / r["n"]))
+        out["files"] = meta.get("etcd_files")
     mine = scale_rows("etcd")
     if mine:
         size = mine[0]["size"]
@@ -340,6 +342,8 @@ def print_report(fs, store, scale, tgts, sealed, etcd):
         print_row(label, fs[op], "passthrough")
     if "skipped" in etcd:
         print(f"\n(no etcd column: {etcd['skipped']})")
+    elif "mount" not in etcd:
+        print("\n(etcd: the store part only, in --quick)")
     else:
         print_etcd_head(f"1. mount on etcd ({etcd['files']} files)")
         for op, label, _ in FS_OPS:
