@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kvutils.h"
+#include "name.h"
 
 /* ---- names -------------------------------------------------------------- */
 
@@ -98,37 +99,6 @@ static const struct error_name *error_by_name(const struct kv_value *type)
 
 /* ---- key strings -------------------------------------------------------- */
 
-/* Length of the strict UTF-8 character at s (no overlong forms, no
- * surrogates, at most U+10FFFF), or 0. */
-static size_t utf8_char(const uint8_t *s, size_t len)
-{
-	uint8_t c = s[0];
-	size_t n;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if ((c & 0xf0) == 0xe0)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	uint32_t cp = c & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-		return 0;
-	if (n == 4 && (cp < 0x10000 || cp > 0x10ffff))
-		return 0;
-	return n;
-}
-
 static int put_wtf8_unit(struct kv_buf *out, uint32_t cp)
 {
 	uint8_t b[3] = {0xe0 | cp >> 12, 0x80 | ((cp >> 6) & 0x3f),
@@ -143,7 +113,7 @@ static int key_string_to_wtf8(const uint8_t *s, size_t len,
 {
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < len;) {
-		size_t n = utf8_char(s + i, len - i);
+		size_t n = kvfs_utf8_length(s + i, len - i);
 		if (n) {
 			r = kv_buf_append(out, s + i, n);
 			i += n;

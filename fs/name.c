@@ -29,13 +29,12 @@ enum {
 static const char upper_hex[] = "0123456789ABCDEF";
 static const char lower_hex[] = "0123456789abcdef";
 
-static int append_str(struct kv_buf *out, const char *s)
+int kvfs_append_str(struct kv_buf *out, const char *s)
 {
 	return kv_buf_append(out, s, strlen(s));
 }
 
-/* Terminate a string without counting the NUL in out->len. */
-static int nul_terminate(struct kv_buf *out)
+int kvfs_nul_terminate(struct kv_buf *out)
 {
 	int r = kv_buf_push(out, 0);
 	if (r == 0)
@@ -66,12 +65,7 @@ static uint64_t double_bits(double v)
 	return bits;
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
- * forms, no surrogates ED A0..ED BF, nothing past U+10FFFF), or 0 if the
- * byte at p does not begin one.
- */
-static size_t utf8_sequence(const uint8_t *p, size_t avail)
+size_t kvfs_utf8_length(const uint8_t *p, size_t avail)
 {
 	uint8_t b = p[0];
 	uint8_t lo = 0x80, hi = 0xbf;
@@ -130,10 +124,10 @@ static int push_escape(struct kv_buf *out, uint8_t c)
 static int format_string(const uint8_t *s, size_t len, struct kv_buf *out)
 {
 	if (len == 0)
-		return append_str(out, "@\"\"");
+		return kvfs_append_str(out, "@\"\"");
 	int r = 0;
 	for (size_t i = 0; i < len && r == 0;) {
-		size_t n = utf8_sequence(s + i, len - i);
+		size_t n = kvfs_utf8_length(s + i, len - i);
 		if (n == 0 || (n == 1 && ascii_needs_escape(s, len, i))) {
 			r = push_escape(out, s[i]);
 			i++;
@@ -211,9 +205,9 @@ int kvfs_name_format(const struct kv_part *part, struct kv_buf *out)
 	case KV_PART_NUMBER:
 		return format_number(part->num, out);
 	case KV_PART_FALSE:
-		return append_str(out, "@false");
+		return kvfs_append_str(out, "@false");
 	case KV_PART_TRUE:
-		return append_str(out, "@true");
+		return kvfs_append_str(out, "@true");
 	}
 	return -EINVAL;
 }
@@ -401,7 +395,8 @@ static size_t head_length(const uint8_t *name, size_t len, size_t max)
 {
 	size_t i = 0;
 	while (i < len) {
-		size_t n = name[i] == '%' ? 3 : utf8_sequence(name + i, len - i);
+		size_t n = name[i] == '%' ? 3
+					  : kvfs_utf8_length(name + i, len - i);
 		if (n == 0 || n > max - i)
 			break;
 		i += n;
@@ -434,7 +429,7 @@ static int append_part_hash(const struct kv_part *part, struct kv_buf *out)
 static int append_short_name(const struct kv_part *part,
 			     const struct kv_buf *full, struct kv_buf *out)
 {
-	int r = append_str(out, "@~");
+	int r = kvfs_append_str(out, "@~");
 	if (r == 0)
 		r = kv_buf_append(out, full->data,
 				  head_length(full->data, full->len,
@@ -454,7 +449,7 @@ int kvfs_name_display(const struct kv_part *part, struct kv_buf *out)
 	else if (r == 0)
 		r = append_short_name(part, &full, out);
 	if (r == 0)
-		r = nul_terminate(out);
+		r = kvfs_nul_terminate(out);
 	kv_buf_free(&full);
 	if (r < 0)
 		out->len = mark;
@@ -538,7 +533,7 @@ static int render_parts(const unsigned char *key, size_t len, const char *sep,
 	for (size_t pos = 0; pos < len && r == 0;) {
 		struct kv_part part;
 		if (pos > 0)
-			r = append_str(out, sep);
+			r = kvfs_append_str(out, sep);
 		scratch.len = 0;
 		if (r == 0)
 			r = kv_part_decode(key, len, &pos, &part, &scratch);
@@ -554,7 +549,7 @@ int kvfs_key_to_path(const unsigned char *key, size_t len, struct kv_buf *out)
 	size_t mark = out->len;
 	int r = render_parts(key, len, "/", kvfs_name_format, out);
 	if (r == 0)
-		r = nul_terminate(out);
+		r = kvfs_nul_terminate(out);
 	if (r < 0)
 		out->len = mark;
 	return r;
@@ -590,7 +585,7 @@ static int render_js_char(const uint8_t *p, size_t n, struct kv_buf *out)
 		if (p[0] >= 0x20)
 			return kv_buf_push(out, p[0]);
 		snprintf(esc, sizeof(esc), "\\u%04x", p[0]);
-		return append_str(out, esc);
+		return kvfs_append_str(out, esc);
 	}
 	return kv_buf_append(out, esc, 2);
 }
@@ -605,14 +600,14 @@ static int render_js_string(const uint8_t *s, size_t len, struct kv_buf *out)
 {
 	int r = kv_buf_push(out, '"');
 	for (size_t i = 0; i < len && r == 0;) {
-		size_t n = utf8_sequence(s + i, len - i);
+		size_t n = kvfs_utf8_length(s + i, len - i);
 		if (n > 0) {
 			r = render_js_char(s + i, n, out);
 			i += n;
 		} else {
 			char esc[8];
 			snprintf(esc, sizeof(esc), "\\udc%02x", s[i]);
-			r = append_str(out, esc);
+			r = kvfs_append_str(out, esc);
 			i++;
 		}
 	}
@@ -621,13 +616,13 @@ static int render_js_string(const uint8_t *s, size_t len, struct kv_buf *out)
 
 static int render_js_bytes(const uint8_t *s, size_t len, struct kv_buf *out)
 {
-	int r = append_str(out, "new Uint8Array([");
+	int r = kvfs_append_str(out, "new Uint8Array([");
 	for (size_t i = 0; i < len && r == 0; i++) {
 		char num[8];
 		snprintf(num, sizeof(num), i ? ", %u" : "%u", s[i]);
-		r = append_str(out, num);
+		r = kvfs_append_str(out, num);
 	}
-	return r < 0 ? r : append_str(out, "])");
+	return r < 0 ? r : kvfs_append_str(out, "])");
 }
 
 /*
@@ -643,7 +638,7 @@ static int render_js_number(double v, struct kv_buf *out)
 			 "new Float64Array(new BigUint64Array([0x%016" PRIx64
 			 "n]).buffer)[0]",
 			 bits);
-		return append_str(out, text);
+		return kvfs_append_str(out, text);
 	}
 	size_t n = number_text(v, text);
 	return kv_buf_append(out, text, n);
@@ -663,9 +658,9 @@ static int render_js_part(const struct kv_part *part, struct kv_buf *out)
 	case KV_PART_NUMBER:
 		return render_js_number(part->num, out);
 	case KV_PART_FALSE:
-		return append_str(out, "false");
+		return kvfs_append_str(out, "false");
 	case KV_PART_TRUE:
-		return append_str(out, "true");
+		return kvfs_append_str(out, "true");
 	}
 	return -EINVAL;
 }
@@ -679,7 +674,7 @@ int kvfs_key_to_js(const unsigned char *key, size_t len, struct kv_buf *out)
 	if (r == 0)
 		r = kv_buf_push(out, ']');
 	if (r == 0)
-		r = nul_terminate(out);
+		r = kvfs_nul_terminate(out);
 	if (r < 0)
 		out->len = mark;
 	return r;

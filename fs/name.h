@@ -65,6 +65,25 @@ int kvfs_path_to_key(const char *path, size_t len, struct kv_buf *out);
 int kvfs_key_to_path(const unsigned char *key, size_t len, struct kv_buf *out);
 
 /*
+ * The text writers of the name grammar and of pointer lists (pointers.h)
+ * append to a kv_buf and end a string with a NUL that out->len does not
+ * count, so that it reads as a C string and appending goes on over it.
+ * Both return 0 or -ENOMEM.
+ */
+int kvfs_append_str(struct kv_buf *out, const char *s);
+int kvfs_nul_terminate(struct kv_buf *out);
+
+/*
+ * Length of the well-formed UTF-8 character that begins p (RFC 3629: no
+ * overlong forms, no surrogates ED A0..ED BF, nothing past U+10FFFF), 1 to
+ * 4, or 0 when p does not begin one; avail (at least 1) bytes may be read.
+ * Names escape each byte that begins no character, and kv-utils entries
+ * (fs/kvutils.h) carry it as a lone surrogate: one definition keeps them
+ * agreeing on which bytes of a key string those are.
+ */
+size_t kvfs_utf8_length(const uint8_t *p, size_t avail);
+
+/*
  * Append the key as JavaScript source, ready to paste (the xattr
  * user.kv.key): ["users", 42, 10n, true, new Uint8Array([1, 2])], with
  * strings as JSON.stringify writes them (a byte that is not UTF-8 as the lone

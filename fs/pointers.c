@@ -16,20 +16,6 @@
 /* How much of a skipped element's JSON the report shows. */
 enum { SKIP_JSON_MAX = 64 };
 
-static int append_str(struct kv_buf *out, const char *s)
-{
-	return kv_buf_append(out, s, strlen(s));
-}
-
-/* Terminate a string without counting the NUL in out->len. */
-static int nul_terminate(struct kv_buf *out)
-{
-	int r = kv_buf_push(out, 0);
-	if (r == 0)
-		out->len--;
-	return r;
-}
-
 static bool text_is(const char *s, size_t len, const char *word)
 {
 	return strlen(word) == len && memcmp(s, word, len) == 0;
@@ -255,11 +241,11 @@ static int format_rule_name(const struct kv_part *part, struct kv_buf *out)
 	struct kv_buf name = {0};
 	int r = kvfs_name_format(part, &name);
 	if (r == 0 && text_is((const char *)name.data, name.len, "*"))
-		r = append_str(out, STAR_ESCAPE);
+		r = kvfs_append_str(out, STAR_ESCAPE);
 	else
 		for (size_t i = 0; i < name.len && r == 0; i++) {
 			const char *escape = separator_escape(name.data[i]);
-			r = escape ? append_str(out, escape)
+			r = escape ? kvfs_append_str(out, escape)
 				   : kv_buf_push(out, name.data[i]);
 		}
 	kv_buf_free(&name);
@@ -316,7 +302,7 @@ int kvfs_ptr_rule_format(const struct kvfs_ptr_rule *rule, struct kv_buf *out)
 	if (r == 0)
 		r = format_target(&rule->target, out);
 	if (r == 0)
-		r = nul_terminate(out);
+		r = kvfs_nul_terminate(out);
 	if (r < 0)
 		out->len = mark;
 	return r;
@@ -326,13 +312,13 @@ int kvfs_ptr_rules_format(const struct kvfs_ptr_rules *rules,
 			  struct kv_buf *out)
 {
 	size_t mark = out->len;
-	int r = nul_terminate(out);
+	int r = kvfs_nul_terminate(out);
 	for (size_t i = 0; i < rules->n && r == 0; i++) {
 		r = kvfs_ptr_rule_format(&rules->v[i], out);
 		if (r == 0)
 			r = kv_buf_push(out, '\n');
 		if (r == 0)
-			r = nul_terminate(out);
+			r = kvfs_nul_terminate(out);
 	}
 	if (r < 0)
 		out->len = mark;
@@ -688,10 +674,10 @@ static int link_text(size_t depth, const uint8_t *target, size_t len,
 	int r = 0;
 	out->len = 0;
 	for (size_t i = 0; i < depth && r == 0; i++)
-		r = append_str(out, "../");
+		r = kvfs_append_str(out, "../");
 	if (r == 0)
 		r = each_part(target, len, display_path_part, out);
-	return r < 0 ? r : nul_terminate(out);
+	return r < 0 ? r : kvfs_nul_terminate(out);
 }
 
 /*
@@ -795,7 +781,7 @@ static const char *skip_json(const struct kv_value *v, struct kv_arena *a)
 			while (n > 0 && (json.data[n] & 0xc0) == 0x80)
 				n--;
 			json.len = n;
-			if (append_str(&json, "...") < 0)
+			if (kvfs_append_str(&json, "...") < 0)
 				json.len = 0;
 		}
 		out = kv_arena_dup(a, json.data, json.len);
@@ -1010,20 +996,20 @@ static int report_line(const struct kvfs_ptr_skip *s, struct kv_buf *out)
 			 s->index, s->first);
 	else
 		snprintf(head, sizeof(head), "[%zu] not a key part: ", s->index);
-	int r = append_str(out, head);
+	int r = kvfs_append_str(out, head);
 	if (r == 0)
-		r = append_str(out, s->json);
+		r = kvfs_append_str(out, s->json);
 	return r < 0 ? r : kv_buf_push(out, '\n');
 }
 
 int kvfs_ptr_list_report(const struct kvfs_ptr_list *l, struct kv_buf *out)
 {
 	size_t mark = out->len;
-	int r = nul_terminate(out);
+	int r = kvfs_nul_terminate(out);
 	for (size_t i = 0; i < l->n_skipped && r == 0; i++)
 		r = report_line(&l->skipped[i], out);
 	if (r == 0)
-		r = nul_terminate(out);
+		r = kvfs_nul_terminate(out);
 	if (r < 0)
 		out->len = mark;
 	return r;
