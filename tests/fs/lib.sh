@@ -11,13 +11,25 @@
 # fails the test that caused it. An EXIT trap unmounts and kills whatever is
 # left, so nothing stays mounted even when the script is interrupted.
 #
+# Every test runs on a SQLite file, or with KVFS_TEST_STORE=etcd on a fresh
+# prefix of an etcd cluster (tests/etcd/fs_store.sh): the checks read the
+# store through the kvfs command line, the same on both.
+#
 # Inside a test:
-#   $MNT  the mount point     $DB   the store file     $T  a scratch dir
+#   $MNT  the mount point     $DB   the store (file or URL)   $T  a scratch dir
 #   MOUNT_OPTIONS[test_name]="-o OPTS"  (set before run_tests) mounts that
 #                          test's store with these options
+#   SQLITE_ONLY[test_name]="WHY"  the test is about the SQLite file itself
+#                          and is skipped on other engines, saying why
 #   remount [-o OPTS]      unmount and mount the same store again
-#   db SQL                 run SQL on the store with the sqlite3 CLI
-#   db_set KEY V ENC [EXP] commit a row as Deno does (hex key and value)
+#   rows SQL               run SQL on a copy (kvfs copy) of the store's
+#                          entries: table kv (k, v, v_encoding)
+#   db_get KEY             the value of a key as "v_encoding:hex"
+#   meta PATH FIELD        a field of kvfs get --meta (versionstamp, ...)
+#   db_set KEY V ENC [EXP] commit a row as another writer does (hex key and
+#                          value, expiry in ms since the epoch)
+#   count_commits, commits count the store's commits from now on
+#   db SQL                 run SQL on the SQLite file (SQLITE_ONLY tests)
 #   skey PART...           hex of the key made of these string parts
 #   expect_eq ACTUAL EXPECTED [WHAT], fail MSG, skip REASON
 #   expect_fails_with ERRNO CMD...  CMD fails and says strerror(ERRNO)
@@ -242,11 +254,29 @@ wait_until()
 	"$@"
 }
 
-# ---- the raw store -------------------------------------------------------
+# ---- the store, read through kvfs ----------------------------------------
 
-db()
+# Reads go through the kvfs command line, so that a check reads the same on
+# every engine. kvfs copy keeps keys, encodings and value bytes exactly
+# (docs/kvfs.1), so SQL on a fresh copy sees the bytes the store holds;
+# versionstamps and expiry times, which a copy makes anew, come from
+# kvfs get --meta.
+
+# Run SQL on the SQLite file at $1 (the store itself, or a copy of it).
+sqlite()
 {
-	sqlite3 -batch -noheader -cmd '.timeout 5000' "$DB" "$@"
+	local file=$1
+	shift
+	sqlite3 -batch -noheader -cmd '.timeout 5000' "$file" "$@"
+}
+
+# Run SQL on a copy of the store's entries: table kv (k, v, v_encoding).
+rows()
+{
+	local copy=$T/rows.sqlite3
+	rm -f "$copy" "$copy-wal" "$copy-shm"
+	"$KVFS" copy "$DB" "$copy" || return 1
+	sqlite "$copy" "$@"
 }
 
 # Hex of the key made of string parts (ASCII without NUL).
@@ -264,15 +294,29 @@ skey()
 	printf '%s\n' "$out"
 }
 
-# The value of a key as "v_encoding:hex", or nothing when it is absent.
+# The value of a key (hex) as "v_encoding:hex", or nothing when it is absent.
 db_get()
 {
-	db "select v_encoding || ':' || lower(hex(v)) from kv where k = x'$1'"
+	rows "select v_encoding || ':' || lower(hex(v)) from kv where k = x'$1'"
 }
 
-db_version()
+# A field of the entry at PATH as kvfs get --meta prints it: versionstamp,
+# type, expires_at (null for none).
+meta()
 {
-	db "select version from data_version where k = 0"
+	"$KVFS" get --meta "$DB" "$1" | jq -r ".$2"
+}
+
+# ---- the store underneath: SQLite -----------------------------------------
+
+# What a test does to the store behind kvfs's back: another writer's commit
+# and a count of commits. tests/etcd/fs_store.sh does the same on etcd.
+
+# SQL on the SQLite file itself, for tests whose meaning is that file
+# (SQLITE_ONLY).
+db()
+{
+	sqlite "$DB" "$@"
 }
 
 # Commit one row as Deno does (denokv/SPEC.md §1.5): bump data_version and
@@ -299,15 +343,34 @@ delete from kv where k = x'$1';
 commit;"
 }
 
+# Count commits from now on (commits prints how many): every writer
+# following Deno's protocol updates the data_version row once per commit,
+# so a trigger on it counts them.
+count_commits()
+{
+	db "create table if not exists commit_log (version integer);
+create trigger if not exists count_commits after update on data_version
+begin insert into commit_log values (new.version); end;"
+}
+
+commits()
+{
+	db "select count(*) from commit_log"
+}
+
 # ---- the store each test gets ---------------------------------------------
 
 # A SQLite file in the test's directory; with KVFS_TEST_STORE=etcd, a fresh
-# prefix on etcd instead (tests/etcd/fs_store.sh, which also names the tests
-# that only make sense on a SQLite file).
+# prefix on etcd instead (tests/etcd/fs_store.sh, which also plants rows
+# and counts commits there).
 fresh_store()
 {
 	echo "$1/store.sqlite3"
 }
+
+# Tests whose meaning is the SQLite file itself, with the reason, as
+# SQLITE_ONLY[test_name]="WHY" (set before run_tests).
+declare -A SQLITE_ONLY=()
 
 # Prints why test $1 does not run on this kind of store; fails when it runs.
 store_skip_reason()

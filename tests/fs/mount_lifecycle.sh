@@ -28,6 +28,8 @@ expect_daemon_exit_status()
 	! is_mounted "$MNT" || fail "still mounted"
 }
 
+SQLITE_ONLY[test_kvfs_mount_creates_a_missing_store_in_deno_s_format]="\
+Deno's schema and WAL mode in the file Deno opens"
 test_kvfs_mount_creates_a_missing_store_in_deno_s_format()
 {
 	expect_eq "$(db "select k, version from migration_state")" "0|3"
@@ -102,23 +104,23 @@ test_a_read_only_mount_refuses_writes_with_erofs()
 	expect_fails_with EROFS mkdir "$MNT/d"
 	expect_fails_with EROFS mv "$MNT/f" "$MNT/h"
 	expect_fails_with EROFS setfattr -n user.kv.type -v bytes "$MNT/f"
-	expect_eq "$(db "select count(*) from kv")" 1 "keys"
+	expect_eq "$(rows "select count(*) from kv")" 1 "keys"
 	expect_eq "$(db_get "$(skey f)")" "1:ff0f4902"
 }
 
 test_kvfs_mount_without_f_serves_in_the_background()
 {
-	local bg=$T/bg
+	local bg=$T/bg store=$DB
 	mkdir "$bg"
-	# The store is given by a relative path: the daemon changes to /.
-	(cd "$T" && "$KVFS" mount store.sqlite3 bg)
+	# A store file is given by a relative path: the daemon changes to /.
+	[ -f "$DB" ] && store=${DB#"$T/"}
+	(cd "$T" && "$KVFS" mount "$store" "$bg")
 	is_mounted "$bg" || fail "not mounted when kvfs mount returned"
-	# The daemon is the process other than the test's own daemon that
-	# has the store open.
+	# The daemon is the process whose command line ends in this test's
+	# mount point.
 	local pid
-	pid=$(fuser "$DB" 2>/dev/null | tr -s ' ' '\n' |
-		grep -vx -e "$(daemon_pid)" -e '' | head -n 1)
-	[ -n "$pid" ] || fail "no daemon has the store open"
+	pid=$(pgrep -f -- "mount .* $bg\$")
+	[ -n "$pid" ] || fail "no daemon for $bg"
 	echo "$pid $bg" >>"$FS_DAEMONS"
 	echo 5 >"$bg/bgkey"
 	expect_eq "$(db_get "$(skey bgkey)")" "1:ff0f490a"

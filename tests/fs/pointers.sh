@@ -280,7 +280,8 @@ test_a_sealed_store_works_the_same_way()
 {
 	unmount_store
 	export KVFS_PASSPHRASE=pointer-lists
-	DB=$T/sealed.sqlite3
+	mkdir -p "$T/sealed"
+	DB=$(fresh_store "$T/sealed")
 	"$KVFS" init "$DB" --encrypt --kdf interactive >/dev/null
 	kv_set post/p1 '{"title":"one"}'
 	kv_set user/u1/posts '["p1","gone"]'
@@ -291,7 +292,7 @@ test_a_sealed_store_works_the_same_way()
 	rm "$MNT/user/u1/posts/p1"
 	expect_eq "$(kv_get user/u1/posts)" '["gone","p2"]'
 	# Sealed values are stored as bytes (v_encoding 3).
-	expect_eq "$(db "select v_encoding from kv where k = x'$(skey user u1 posts)'")" \
+	expect_eq "$(rows "select v_encoding from kv where k = x'$(skey user u1 posts)'")" \
 		3 "stored encoding"
 }
 
@@ -342,6 +343,8 @@ for (let i = 0; i < Number(n); i++) {
 kv.close();
 console.log(`${conflicts} failed checks, ${busy} busy commits`);'
 
+SQLITE_ONLY[test_deno_and_the_mount_append_at_the_same_time_and_lose_nothing]="\
+Deno opens only SQLite files"
 test_deno_and_the_mount_append_at_the_same_time_and_lose_nothing()
 {
 	[ -n "${DENO:-}" ] && [ -x "$DENO" ] ||

@@ -53,7 +53,7 @@ test_files_made_through_the_mount_have_the_keys_their_names_say()
 	for name in s @42 @42n @true @0x01; do
 		echo 1 >"$MNT/t/$name"
 	done
-	expect_eq "$(db "select lower(hex(k)) from kv order by k")" \
+	expect_eq "$(rows "select lower(hex(k)) from kv order by k")" \
 		"$T_U8
 $T_S
 $T_42N
@@ -65,7 +65,7 @@ test_a_name_that_is_not_canonical_is_refused_with_einval()
 {
 	expect_fails_with EINVAL sh -c 'echo 1 >"$1"' sh "$MNT/@042"
 	expect_fails_with EINVAL sh -c 'echo 1 >"$1"' sh "$MNT/@0xAB"
-	expect_eq "$(db "select count(*) from kv")" 0 "keys stored"
+	expect_eq "$(rows "select count(*) from kv")" 0 "keys stored"
 }
 
 test_cat_shows_json_bytes_and_u64_values()
@@ -127,7 +127,7 @@ test_cp_r_copies_a_tree_in_and_out()
 	make_source_tree "$T/src"
 	cp -r "$T/src" "$MNT/copy"
 	diff -r "$T/src" "$MNT/copy"
-	expect_eq "$(db "select count(*) from kv")" 4 "keys stored"
+	expect_eq "$(rows "select count(*) from kv")" 4 "keys stored"
 	expect_eq "$(db_get "$(skey copy a doc.json)" | cut -c1-2)" "1:" \
 		"doc.json is a V8 value"
 	cp -r "$MNT/copy" "$T/back"
@@ -153,7 +153,7 @@ test_rm_removes_a_key()
 	echo 2 >"$MNT/g"
 	rm "$MNT/f"
 	[ ! -e "$MNT/f" ] || fail "f still exists"
-	expect_eq "$(db "select count(*) from kv where k = x'$(skey f)'")" 0
+	expect_eq "$(rows "select count(*) from kv where k = x'$(skey f)'")" 0
 	expect_eq "$(cat "$MNT/g")" 2
 }
 
@@ -164,7 +164,7 @@ test_rm_rf_removes_a_tree()
 	echo keep >"$MNT/other"
 	rm -rf "$MNT/tree"
 	[ ! -e "$MNT/tree" ] || fail "tree still exists"
-	expect_eq "$(db "select count(*) from kv")" 1 "keys left"
+	expect_eq "$(rows "select count(*) from kv")" 1 "keys left"
 	expect_eq "$(ls "$MNT")" other
 }
 
@@ -173,9 +173,9 @@ test_mkdir_p_makes_directories_that_live_in_memory()
 	mkdir -p "$MNT/a/b/c"
 	[ -d "$MNT/a/b/c" ] || fail "a/b/c is not a directory"
 	expect_eq "$(ls "$MNT/a")" b
-	expect_eq "$(db "select count(*) from kv")" 0 "keys for empty dirs"
+	expect_eq "$(rows "select count(*) from kv")" 0 "keys for empty dirs"
 	echo 1 >"$MNT/a/b/c/k"
-	expect_eq "$(db "select lower(hex(k)) from kv")" "$(skey a b c k)"
+	expect_eq "$(rows "select lower(hex(k)) from kv")" "$(skey a b c k)"
 	# Removing the last key keeps the directory (so rm -rf can finish).
 	rm "$MNT/a/b/c/k"
 	[ -d "$MNT/a/b/c" ] || fail "a/b/c vanished with its last key"
@@ -235,7 +235,7 @@ test_rsync_a_twice_transfers_nothing_the_second_time()
 	grep -q '^Number of regular files transferred: 0$' <<<"$stats" ||
 		fail "second rsync transferred files: $stats"
 	# rsync's temporary files never reached the store.
-	expect_eq "$(db "select count(*) from kv")" 4 "keys stored"
+	expect_eq "$(rows "select count(*) from kv")" 4 "keys stored"
 }
 
 test_tar_of_a_subtree_extracts_into_another_directory()
@@ -247,7 +247,7 @@ test_tar_of_a_subtree_extracts_into_another_directory()
 	tar -C "$MNT/other" -xf "$T/sub.tar"
 	diff -r "$MNT/sub" "$MNT/other/sub"
 	diff -r "$T/src" "$MNT/other/sub"
-	expect_eq "$(db "select count(*) from kv")" 8 "keys stored"
+	expect_eq "$(rows "select count(*) from kv")" 8 "keys stored"
 }
 
 run_tests

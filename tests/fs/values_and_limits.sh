@@ -22,7 +22,7 @@ repeat()
 # Length, first and last byte (hex) of the stored value of key $1.
 value_shape()
 {
-	db "select length(v) || ' ' || lower(hex(substr(v, 1, 1))) || ' ' ||
+	rows "select length(v) || ' ' || lower(hex(substr(v, 1, 1))) || ' ' ||
 		lower(hex(substr(v, -1, 1))) from kv where k = x'$1'"
 }
 
@@ -44,7 +44,7 @@ test_dd_one_byte_past_the_limit_fails_with_efbig_and_keeps_the_file()
 	expect_eq "$(stat -c %s "$MNT/f")" 1000 "size"
 	# A new file past the limit is not created either.
 	expect_fails_with EFBIG dd if="$T/b1001" of="$MNT/g" bs=1001 count=1
-	expect_eq "$(db "select count(*) from kv where k = x'$(skey g)'")" 0
+	expect_eq "$(rows "select count(*) from kv where k = x'$(skey g)'")" 0
 }
 
 test_dd_at_deno_s_limit_of_65536_bytes_succeeds_and_one_more_fails()
@@ -259,7 +259,7 @@ test_unlink_of_an_open_file_keeps_its_handle_readable()
 	exec 3<"$MNT/f"
 	rm "$MNT/f"
 	[ ! -e "$MNT/f" ] || fail "f still exists"
-	expect_eq "$(db "select count(*) from kv")" 0 "keys"
+	expect_eq "$(rows "select count(*) from kv")" 0 "keys"
 	expect_eq "$(cat <&3)" hello
 	exec 3<&-
 }
