@@ -61,6 +61,14 @@ struct node {
 	/* Last state seen in the store, for the refresh thread. */
 	bool seen_exists;
 	uint8_t seen_vs[KV_VERSIONSTAMP_LEN];
+	/* The value rendered (kvfs-spec §3) from versionstamp rendered_vs:
+	 * a cold read needs it for the lookup's size and again for the
+	 * open. Kept within a budget, oldest out first (daemon_nodes.c). */
+	struct kv_buf rendered;
+	uint8_t rendered_vs[KV_VERSIONSTAMP_LEN];
+	bool rendered_writable;
+	struct node *rendered_older;
+	struct node *rendered_newer;
 };
 
 /* The file times and mode of one key, kept while its value is unchanged. */
@@ -163,7 +171,13 @@ struct kvfs {
 
 	struct timespec mount_time;
 	uint64_t mount_version;
+	/* Every change up to this data_version is accounted for: seen by
+	 * the refresher, or made by our own commits just after it. */
 	uint64_t seen_version;
+
+	struct node *rendered_oldest;
+	struct node *rendered_newest;
+	size_t rendered_bytes;
 
 	pthread_t refresher;
 	bool refresher_started;
@@ -196,6 +210,27 @@ void node_close(struct kvfs *fs, struct node *n);
 /* Call fn for every node (refresh, directory rename). */
 void nodes_each(struct kvfs *fs, void (*fn)(struct kvfs *, struct node *,
 					    void *), void *arg);
+
+/* Our own commit wrote key with versionstamp vs: what nodes of the key
+ * remember of its value is of the new one. */
+void nodes_committed(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		     const uint8_t vs[KV_VERSIONSTAMP_LEN]);
+
+/* ---- renderings kept on nodes (daemon_nodes.c) ------------------------ */
+
+/*
+ * Move n's rendering into text when it was rendered from versionstamp vs;
+ * false (and a stale rendering dropped) when not. Give it back with
+ * rendered_keep().
+ */
+bool rendered_take(struct kvfs *fs, struct node *n,
+		   const uint8_t vs[KV_VERSIONSTAMP_LEN], struct kv_buf *text,
+		   bool *writable);
+/* Keep text (taken over, emptied) as n's rendering of versionstamp vs. */
+void rendered_keep(struct kvfs *fs, struct node *n,
+		   const uint8_t vs[KV_VERSIONSTAMP_LEN], struct kv_buf *text,
+		   bool writable);
+void rendered_drop(struct kvfs *fs, struct node *n);
 
 /* ---- times, modes, empty directories (daemon_nodes.c) ----------------- */
 
@@ -262,6 +297,15 @@ int child_name(const struct child *c, size_t prefix_len, struct kv_buf *out);
 
 /* Wall-clock milliseconds since the epoch. */
 int64_t now_ms(void);
+/* The data_version a versionstamp was committed at. */
+uint64_t vs_version(const uint8_t vs[KV_VERSIONSTAMP_LEN]);
+
+/* ---- following other writers (mount.c); call with fs->lock held ------- */
+
+/* Our own commit produced versionstamp vs (the refresher need not look
+ * for its changes when nobody else can have committed meanwhile). */
+void refresh_own_commit(struct kvfs *fs,
+			const uint8_t vs[KV_VERSIONSTAMP_LEN]);
 
 /* ---- operations (daemon_ops.c, daemon_rename.c, daemon_xattr.c) ------- */
 

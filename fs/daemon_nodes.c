@@ -1,6 +1,7 @@
 /*
- * daemon_nodes.c — the daemon's memory: the inode table, the times of keys,
- * and the empty directories made with mkdir. Callers hold fs->lock.
+ * daemon_nodes.c — the daemon's memory: the inode table, the renderings
+ * kept on nodes, the times of keys, and the empty directories made with
+ * mkdir. Callers hold fs->lock.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ static void node_free(struct node *n)
 {
 	kv_buf_free(&n->key);
 	kv_buf_free(&n->scratch);
+	kv_buf_free(&n->rendered);
 	free(n->scratch_name);
 	free(n);
 }
@@ -227,6 +229,7 @@ static void node_release_if_unused(struct kvfs *fs, struct node *n)
 		}
 	}
 	fs->n_nodes--;
+	rendered_drop(fs, n);
 	node_free(n);
 }
 
@@ -254,6 +257,92 @@ void nodes_each(struct kvfs *fs,
 			n = next;
 		}
 	}
+}
+
+void nodes_committed(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		     const uint8_t vs[KV_VERSIONSTAMP_LEN])
+{
+	static const enum node_kind kinds[] = {NODE_FILE, NODE_VALUE};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
+		struct node *n = node_find(fs, kinds[i], key, key_len, NULL);
+		if (!n)
+			continue;
+		n->seen_exists = true;
+		memcpy(n->seen_vs, vs, KV_VERSIONSTAMP_LEN);
+		rendered_drop(fs, n);
+	}
+}
+
+/* ---- renderings --------------------------------------------------------- */
+
+/* What renderings may hold in all: a cold read of a file needs its own
+ * for a moment only, and a find over many keys must not grow the daemon. */
+enum { RENDERED_BUDGET = 1 << 20 };
+
+static void rendered_unlink(struct kvfs *fs, struct node *n)
+{
+	if (n->rendered_older)
+		n->rendered_older->rendered_newer = n->rendered_newer;
+	else
+		fs->rendered_oldest = n->rendered_newer;
+	if (n->rendered_newer)
+		n->rendered_newer->rendered_older = n->rendered_older;
+	else
+		fs->rendered_newest = n->rendered_older;
+	n->rendered_older = n->rendered_newer = NULL;
+	fs->rendered_bytes -= n->rendered.cap;
+}
+
+void rendered_drop(struct kvfs *fs, struct node *n)
+{
+	if (!n->rendered.data)
+		return;
+	rendered_unlink(fs, n);
+	kv_buf_free(&n->rendered);
+}
+
+bool rendered_take(struct kvfs *fs, struct node *n,
+		   const uint8_t vs[KV_VERSIONSTAMP_LEN], struct kv_buf *text,
+		   bool *writable)
+{
+	if (!n->rendered.data)
+		return false;
+	if (memcmp(n->rendered_vs, vs, KV_VERSIONSTAMP_LEN) != 0) {
+		rendered_drop(fs, n);
+		return false;
+	}
+	rendered_unlink(fs, n);
+	kv_buf_free(text);
+	*text = n->rendered;
+	*writable = n->rendered_writable;
+	n->rendered = (struct kv_buf){0};
+	return true;
+}
+
+void rendered_keep(struct kvfs *fs, struct node *n,
+		   const uint8_t vs[KV_VERSIONSTAMP_LEN], struct kv_buf *text,
+		   bool writable)
+{
+	/* An empty rendering has no buffer to tell it is there. */
+	if (!text->data || text->cap > RENDERED_BUDGET / 4) {
+		kv_buf_free(text);
+		return;
+	}
+	rendered_drop(fs, n);
+	while (fs->rendered_oldest &&
+	       fs->rendered_bytes + text->cap > RENDERED_BUDGET)
+		rendered_drop(fs, fs->rendered_oldest);
+	n->rendered = *text;
+	*text = (struct kv_buf){0};
+	memcpy(n->rendered_vs, vs, KV_VERSIONSTAMP_LEN);
+	n->rendered_writable = writable;
+	n->rendered_older = fs->rendered_newest;
+	if (fs->rendered_newest)
+		fs->rendered_newest->rendered_newer = n;
+	else
+		fs->rendered_oldest = n;
+	fs->rendered_newest = n;
+	fs->rendered_bytes += n->rendered.cap;
 }
 
 /* ---- times ------------------------------------------------------------ */
@@ -331,6 +420,14 @@ void times_written(struct kvfs *fs, const uint8_t *key, size_t key_len,
 {
 	/* A new versionstamp makes times_get stamp the key with now. */
 	times_get(fs, key, key_len, vs, UINT64_MAX);
+}
+
+uint64_t vs_version(const uint8_t vs[KV_VERSIONSTAMP_LEN])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | vs[i];
+	return v;
 }
 
 int64_t now_ms(void)

@@ -29,14 +29,6 @@ static struct kvfs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static uint64_t vs_version(const uint8_t vs[KV_VERSIONSTAMP_LEN])
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | vs[i];
-	return v;
-}
-
 static mode_t file_mode(struct kvfs *fs, bool writable)
 {
 	mode_t m = writable ? 0666 : 0444;
@@ -107,6 +99,33 @@ static int render_value(struct kvfs *fs, struct key_info *ki)
 }
 
 /*
+ * Render the value loaded in ki for node n, or take the rendering kept on n
+ * when it was made from this very value. Give it back with
+ * keep_rendering().
+ */
+static int render_node_value(struct kvfs *fs, struct node *n,
+			     struct key_info *ki)
+{
+	if (!ki->rendered && rendered_take(fs, n, ki->entry.versionstamp,
+					   &ki->rendering, &ki->writable)) {
+		ki->rendered = true;
+		return 0;
+	}
+	return render_value(fs, ki);
+}
+
+/* A cold read renders for the lookup's size, then for the open's content:
+ * the open finds it on the node. */
+static void keep_rendering(struct kvfs *fs, struct node *n,
+			   struct key_info *ki)
+{
+	if (ki->rendered && !ki->render_error)
+		rendered_keep(fs, n, ki->entry.versionstamp, &ki->rendering,
+			      ki->writable);
+	ki->rendered = false;
+}
+
+/*
  * Fill st for a node. For keys, ki must have been loaded for the node's key.
  */
 static int node_stat(struct kvfs *fs, struct node *n, struct key_info *ki,
@@ -135,11 +154,12 @@ static int node_stat(struct kvfs *fs, struct node *n, struct key_info *ki,
 		stat_uncommitted_times(n, st);
 		return n->pending ? 0 : -ENOENT;
 	}
-	int r = render_value(fs, ki);
+	int r = render_node_value(fs, n, ki);
 	if (r == -ENOMEM)
 		return r;
 	st->st_mode = file_mode(fs, ki->writable);
 	st->st_size = h ? h->content.len : ki->rendering.len;
+	keep_rendering(fs, n, ki);
 	struct key_times *t = times_get(fs, ki->entry.key, ki->entry.key_len,
 					ki->entry.versionstamp,
 					vs_version(ki->entry.versionstamp));
@@ -417,8 +437,11 @@ int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
 		uint8_t vs[KV_VERSIONSTAMP_LEN];
 		r = kv_store_commit(fs->store, &a, vs);
-		if (r == 0)
+		if (r == 0) {
+			refresh_own_commit(fs, vs);
 			times_written(fs, key, key_len, vs);
+			nodes_committed(fs, key, key_len, vs);
+		}
 	}
 	kv_buf_free(&value);
 	return r;
@@ -503,12 +526,11 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 	} else if (n->pending) {
 		h->dirty = true;
 	} else {
-		struct key_info ki;
-		r = key_info_load(fs, n->key.data, n->key.len, &ki);
-		if (r == 0 && !ki.has_value)
-			r = -ENOENT;
+		/* Only the value matters here, not what lies below the key. */
+		struct key_info ki = {0};
+		r = kv_store_get(fs->store, n->key.data, n->key.len, &ki.entry);
 		if (r == 0)
-			r = render_value(fs, &ki);
+			r = render_node_value(fs, n, &ki);
 		if (r == 0 && writing && !ki.writable)
 			r = -EACCES;
 		if (r == 0) {
@@ -522,6 +544,8 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 						  ki.rendering.data,
 						  ki.rendering.len);
 		}
+		if (r == 0)
+			keep_rendering(fs, n, &ki);
 		key_info_free(&ki);
 	}
 	if (r < 0) {
@@ -534,6 +558,17 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 	n->open_count++;
 	*out = h;
 	return 0;
+}
+
+/*
+ * A file opened only for writing skips the page cache: nothing is read
+ * through it, and a buffered write would first have the kernel ask
+ * GETXATTR security.capability of every new file (file_remove_privs), a
+ * round trip the direct path does not make.
+ */
+static void skip_cache_if_write_only(struct fuse_file_info *fi)
+{
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
 }
 
 static void kvfs_open(fuse_req_t req, fuse_ino_t ino,
@@ -551,6 +586,7 @@ static void kvfs_open(fuse_req_t req, fuse_ino_t ino,
 	}
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 0;
+	skip_cache_if_write_only(fi);
 	fuse_reply_open(req, fi);
 }
 
@@ -812,6 +848,7 @@ static void kvfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = (uintptr_t)h;
+	skip_cache_if_write_only(fi);
 	fuse_reply_create(req, &e, fi);
 }
 
@@ -894,7 +931,11 @@ static int delete_key(struct kvfs *fs, const uint8_t *key, size_t key_len)
 	struct kv_mutation m = {
 		.type = KV_MUT_DELETE, .key = key, .key_len = key_len};
 	struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
-	return kv_store_commit(fs->store, &a, NULL);
+	uint8_t vs[KV_VERSIONSTAMP_LEN];
+	int r = kv_store_commit(fs->store, &a, vs);
+	if (r == 0)
+		refresh_own_commit(fs, vs);
+	return r;
 }
 
 /* Keep a directory after its last key goes, so rm -rf can finish. */

@@ -13,6 +13,7 @@
 #include "name.h"
 #include "pointers.h"
 
+#define XATTR_PREFIX "user.kv."
 #define XATTR_KEY "user.kv.key"
 #define XATTR_VERSIONSTAMP "user.kv.versionstamp"
 #define XATTR_TYPE "user.kv.type"
@@ -155,6 +156,13 @@ static int getxattr_locked(struct kvfs *fs, struct node *n, const char *name,
 void kvfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		   size_t size)
 {
+	/* Every attribute kvfs has is user.kv.*. The kernel asks for
+	 * security.capability before a write through the page cache
+	 * (file_remove_privs): answered here without the lock or a read. */
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
 	struct kvfs *fs = fuse_req_userdata(req);
 	struct kv_buf value = {0};
 	pthread_mutex_lock(&fs->lock);
@@ -234,9 +242,12 @@ static int set_expiry(struct kvfs *fs, struct node *n, int64_t expires_at_ms)
 	struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
 	uint8_t vs[KV_VERSIONSTAMP_LEN];
 	r = kv_store_commit(fs->store, &a, vs);
-	if (r == 0)
+	if (r == 0) {
+		refresh_own_commit(fs, vs);
 		times_carry(fs, e.key, e.key_len, e.versionstamp, e.key,
 			    e.key_len, vs);
+		nodes_committed(fs, e.key, e.key_len, vs);
+	}
 	kv_entry_free(&e);
 	return r;
 }
@@ -314,7 +325,9 @@ void kvfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		r = fs->opt.read_only ? -EROFS
 				      : set_expiry(fs, n, -1);
 	else if (r == 0)
-		r = strncmp(name, "user.kv.", 8) == 0 ? -EPERM : -ENODATA;
+		r = strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0
+			    ? -EPERM
+			    : -ENODATA;
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, -r);
 }

@@ -273,8 +273,10 @@ static void check_node(struct kvfs *fs, struct node *n, void *arg)
 				 KV_VERSIONSTAMP_LEN) != 0;
 	}
 	key_info_free(&ki);
-	if (changed)
+	if (changed) {
+		rendered_drop(fs, n);
 		inval_add(l, n->ino, 0, NULL);
+	}
 	if (!gone)
 		return;
 	struct kv_buf name = {0};
@@ -282,6 +284,17 @@ static void check_node(struct kvfs *fs, struct node *n, void *arg)
 	if (dir)
 		inval_add(l, 0, dir->ino, (char *)name.data);
 	kv_buf_free(&name);
+}
+
+void refresh_own_commit(struct kvfs *fs,
+			const uint8_t vs[KV_VERSIONSTAMP_LEN])
+{
+	/* Every commit raises the version by 1 or more: ours landing just
+	 * one above the version accounted for leaves no room for another
+	 * writer's commit. Any other step may hide one (SQLite steps by 1
+	 * to 9 at random), and is left to the refresher to look at. */
+	if (vs_version(vs) == fs->seen_version + 1)
+		fs->seen_version++;
 }
 
 static void refresh_once(struct kvfs *fs)
