@@ -30,10 +30,15 @@ static const struct cli_command copy_cmd = {
 		"entries are not copied. An encrypted store is copied sealed, as\n"
 		"it is stored: no key is needed, and the copy opens with the same\n"
 		"passphrases and key files (and the same master key: a new one\n"
-		"takes export and import, docs/security.md). DST is written in\n"
-		"commits of up to 1000 entries: an interrupted copy leaves a part\n"
-		"of SRC in DST. SRC should not change meanwhile; a change of its\n"
-		"metadata during the copy fails it.\n"
+		"takes export and import, docs/security.md).\n"
+		"\n"
+		"A plain SRC may also go into an encrypted store that holds\n"
+		"nothing but its keys (made by kvfs init --encrypt): its values\n"
+		"are then sealed with DST's key, from the key options.\n"
+		"\n"
+		"DST is written in commits of up to 1000 entries: an interrupted\n"
+		"copy leaves a part of SRC in DST. SRC should not change\n"
+		"meanwhile; a change of its metadata during the copy fails it.\n"
 		"\n"
 		"Exit status: 0, 1 when an entry could not be written, a store\n"
 		"failed or DST is not empty, 2 for bad usage.\n",
@@ -184,6 +189,16 @@ static int copy_meta(struct kv_store *dst, const struct kv_meta_list *meta)
 	return r;
 }
 
+static int list_meta(struct kv_store *s, const char *name,
+		     struct kv_meta_list *out)
+{
+	int r = kv_store_meta_list(s, out);
+
+	if (r < 0)
+		cli_error(&copy_cmd, name, "%s", cli_reason(r));
+	return r < 0 ? CLI_FAIL : CLI_OK;
+}
+
 static bool same_meta(const struct kv_meta_list *a,
 		      const struct kv_meta_list *b)
 {
@@ -203,51 +218,60 @@ static bool same_meta(const struct kv_meta_list *a,
 static int check_meta_kept(struct kv_store *src, const char *from,
 			   const struct kv_meta_list *copied)
 {
-	struct kv_meta_list now;
-	int r = kv_store_meta_list(src, &now);
-	bool same = r == 0 && same_meta(copied, &now);
+	struct kv_meta_list now = { 0 };
+	int status = list_meta(src, from, &now);
 
-	kv_meta_list_free(&now);
-	if (r < 0)
-		cli_error(&copy_cmd, from, "%s", cli_reason(r));
-	else if (!same)
+	if (!status && !same_meta(copied, &now)) {
 		cli_error(&copy_cmd, from, "its metadata changed during the "
 			  "copy (kvfs passwd, rekey or pointers?): copy again "
 			  "into an empty store");
-	return same ? CLI_OK : CLI_FAIL;
+		status = CLI_FAIL;
+	}
+	kv_meta_list_free(&now);
+	return status;
+}
+
+/* The metadata name of an encrypted store's keys (kv_store.h). */
+static const char seal_row[] = "seal";
+
+static bool has_meta(const struct kv_meta_list *meta, const char *name)
+{
+	for (size_t i = 0; i < meta->n; i++)
+		if (strcmp(meta->v[i].name, name) == 0)
+			return true;
+	return false;
 }
 
 /* Metadata first: an encrypted store's copy is encrypted before the first
  * sealed value lands in it, so no one takes it for a plain store. */
 static int copy_store(struct kv_store *src, struct kv_store *dst,
-		      const char *from, const char *to)
+		      const char *from, const char *to,
+		      const struct kv_meta_list *meta)
 {
-	struct kv_meta_list meta;
 	size_t copied = 0;
 	bool skipped = false;
-	int r = kv_store_meta_list(src, &meta);
+	int r = copy_meta(dst, meta);
 
-	if (r < 0) {
-		cli_error(&copy_cmd, from, "%s", cli_reason(r));
-		return CLI_FAIL;
-	}
-	r = copy_meta(dst, &meta);
 	if (r == 0)
 		r = copy_entries(src, dst, &copied, &skipped);
-	int status = CLI_FAIL;
-	if (r < 0)
+	if (r < 0) {
 		cli_error(&copy_cmd, to, "%s (after %zu entries)",
 			  cli_reason(r), copied);
-	else
-		status = check_meta_kept(src, from, &meta);
-	kv_meta_list_free(&meta);
+		return CLI_FAIL;
+	}
+	int status = check_meta_kept(src, from, meta);
 	return status == CLI_OK && skipped ? CLI_FAIL : status;
 }
 
-/* The copy goes only into a store that holds nothing: entries would mix
- * two stores, and metadata would be overwritten, an encrypted store's
- * keys with them. */
-static int check_empty(struct kv_store *dst, const char *name)
+/*
+ * The copy goes only into a store that holds nothing: entries would mix
+ * two stores, and metadata would be overwritten, an encrypted store's keys
+ * with them. One exception: a plain SRC goes into an encrypted store that
+ * holds nothing but its keys (kvfs init --encrypt), to be sealed there
+ * (*seal_into), which is how a plain store becomes an encrypted one.
+ */
+static int check_empty(struct kv_store *dst, const char *name,
+		       bool src_sealed, bool *seal_into)
 {
 	struct kv_meta_list meta = { 0 };
 	struct cli_scan sc;
@@ -256,21 +280,28 @@ static int check_empty(struct kv_store *dst, const char *name)
 
 	if (r == 0)
 		r = kv_store_meta_list(dst, &meta);
+	bool keys_only = meta.n == 1 && has_meta(&meta, seal_row);
 	bool metadata = meta.n > 0;
 	cli_scan_free(&sc);
 	kv_meta_list_free(&meta);
-	if (r < 0) {
+	*seal_into = keys_only && !entries && !src_sealed;
+	if (r < 0)
 		cli_error(&copy_cmd, name, "%s", cli_reason(r));
-		return CLI_FAIL;
-	}
-	if (entries || metadata) {
-		cli_error(&copy_cmd, name, "not empty: it holds %s; the copy "
-			  "goes only into a store without entries or metadata",
-			  entries ? "entries" : "kvfs metadata (pointer-list rules "
-			  "or the keys of an encrypted store)");
-		return CLI_FAIL;
-	}
-	return CLI_OK;
+	else if (entries)
+		cli_error(&copy_cmd, name, "not empty: it holds entries; the "
+			  "copy goes only into an empty store");
+	else if (keys_only && src_sealed)
+		cli_error(&copy_cmd, name, "an encrypted store: an encrypted "
+			  "store is copied only into an empty one, keys and "
+			  "all (to seal its values under other keys: kvfs "
+			  "export | kvfs import)");
+	else if (metadata && !*seal_into)
+		cli_error(&copy_cmd, name, "not empty: it holds kvfs metadata "
+			  "(pointer-list rules or the keys of an encrypted "
+			  "store); the copy goes only into an empty store");
+	else
+		return CLI_OK;
+	return CLI_FAIL;
 }
 
 /* Open db raw: its rows as they are stored, sealed ones too, no key. */
@@ -297,6 +328,23 @@ static int open_raw(const char *db, bool writes, struct kv_store **out)
 	return r < 0 ? CLI_FAIL : CLI_OK;
 }
 
+/* DST as the copy writes it: raw, or, to seal a plain SRC into it, with
+ * its key (the key options). */
+static int open_dst(const char *to, bool src_sealed, struct kv_store **dst)
+{
+	bool seal_into;
+	int status = open_raw(to, true, dst);
+
+	if (!status)
+		status = check_empty(*dst, to, src_sealed, &seal_into);
+	if (!status && seal_into) {
+		kv_store_close(*dst);
+		*dst = NULL;
+		status = cli_open(&copy_cmd, to, true, dst);
+	}
+	return status;
+}
+
 int cmd_copy(int argc, char **argv)
 {
 	for (int c; (c = cli_getopt(&copy_cmd, argc, argv)) != CLI_OPT_END;)
@@ -306,14 +354,16 @@ int cmd_copy(int argc, char **argv)
 		return status;
 	const char *from = argv[optind], *to = argv[optind + 1];
 	struct kv_store *src = NULL, *dst = NULL;
+	struct kv_meta_list meta = { 0 };
 
 	status = open_raw(from, false, &src);
 	if (!status)
-		status = open_raw(to, true, &dst);
+		status = list_meta(src, from, &meta);
 	if (!status)
-		status = check_empty(dst, to);
+		status = open_dst(to, has_meta(&meta, seal_row), &dst);
 	if (!status)
-		status = copy_store(src, dst, from, to);
+		status = copy_store(src, dst, from, to, &meta);
+	kv_meta_list_free(&meta);
 	kv_store_close(src);
 	kv_store_close(dst);
 	return status;

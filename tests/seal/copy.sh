@@ -157,10 +157,28 @@ t_a_copy_into_an_empty_encrypted_store_is_refused_and_its_keys_stay() {
 	local before
 	before=$(state empty)
 	expect_status 1 "$KVFS" copy db empty
-	expect_error_line "kvfs copy: empty: not empty: it holds kvfs metadata"
+	expect_error_line "kvfs copy: empty: an encrypted store" "kvfs export | kvfs import"
 	expect_eq "$(state empty)" "$before"
 	"$KVFS" set --key-file key2 empty a '"still mine"'
 	expect_eq "$("$KVFS" get --key-file key2 empty a)" '"still mine"'
+}
+
+t_a_plain_store_is_sealed_into_an_encrypted_store_holding_only_its_keys() {
+	"$KVFS" set plain users/alice '"plain-SECRET"'
+	"$KVFS" pointers add plain 'user/*/posts' post
+	"$KVFS" init --encrypt --new-key-file key db >/dev/null
+	local uri
+	uri=$(etcd_uri)
+	"$KVFS" copy db "$uri"
+	expect_status 0 "$KVFS" copy --key-file key plain "$uri"
+	"$KVFS" copy "$uri" back
+	expect_eq "$("$KVFS" get --key-file key back users/alice)" '"plain-SECRET"'
+	expect_eq "$("$KVFS" pointers ls --key-file key back)" "$("$KVFS" pointers ls plain)"
+	expect_eq "$(sqlite3 back "select v_encoding, length(v) from kv")" "3|$((16 + 47))"
+	if strings back back-wal 2>/dev/null | grep -q SECRET; then
+		echo "plaintext in the copy"
+		return 1
+	fi
 }
 
 run_tests
