@@ -14,11 +14,18 @@
  * have reached etcd (no connection, nothing sent, "no leader"), and after
  * it may have been applied only when the caller says it is repeatable. A
  * write whose outcome is unknown is -EIO, as etcd's own client reports it.
+ *
+ * A refusal by TLS (a member's certificate that does not verify, a client
+ * certificate missing or refused) is -EACCES once every endpoint has
+ * refused: retrying cannot change it, so it must not wait out the budget.
+ * Its reason is logged once per client, since an errno cannot say which
+ * certificate is wrong.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -55,6 +62,8 @@ struct etcd_client {
 	char *body;
 	size_t body_len, body_cap;
 	bool body_too_large;
+	char curl_error[CURL_ERROR_SIZE];
+	bool refusal_logged;
 };
 
 /* What became of one HTTP request. */
@@ -62,6 +71,7 @@ enum attempt {
 	ANSWERED,   /* etcd answered; see the status and the body */
 	NOT_SENT,   /* nothing reached etcd: another endpoint may take it */
 	MAYBE_SENT, /* the request may have been applied */
+	REFUSED,    /* TLS refused the connection: nothing reached etcd */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -163,6 +173,8 @@ int etcd_client_new(const struct etcd_client_options *o,
 	c->user = dup_or_null(o->user);
 	c->password = dup_or_null(o->password ? o->password : "");
 	c->curl = curl_easy_init();
+	if (c->curl)
+		curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
 	int r = split_endpoints(c, o->endpoints);
 	if (r == 0 && (dup_failed(o->cacert, c->cacert) ||
 		       dup_failed(o->cert, c->cert) ||
@@ -216,13 +228,55 @@ static int errno_of_curl(CURLcode rc)
 		return -ETIMEDOUT;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+static void log_refusal(struct etcd_client *c, const char *ep,
+			const char *why)
+{
+	if (c->refusal_logged)
+		return;
+	c->refusal_logged = true;
+	syslog(LOG_ERR, "etcd %s refused the connection: %s", ep, why);
+}
+
+/* Under TLS 1.3 a member checks the client's certificate after the
+ * handshake has completed on the client's side: a refused or missing one
+ * shows as a connection closed before any answer, on a connection this
+ * request opened. A member that dies mid-request on a reused connection
+ * does not look like this. */
+static bool closed_after_handshake(struct etcd_client *c)
+{
+	curl_off_t handshake_us = 0;
+	long header_bytes = 0;
+
+	curl_easy_getinfo(c->curl, CURLINFO_APPCONNECT_TIME_T, &handshake_us);
+	curl_easy_getinfo(c->curl, CURLINFO_HEADER_SIZE, &header_bytes);
+	return c->tls && handshake_us > 0 && header_bytes == 0;
+}
+
+static bool refused_by_tls(struct etcd_client *c, CURLcode rc,
+			   const char *ep)
+{
+	switch (rc) {
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CONNECT_ERROR:
-		return -EACCES;
+	case CURLE_SSL_ISSUER_ERROR:
+		log_refusal(c, ep, c->curl_error);
+		return true;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+		if (!closed_after_handshake(c))
+			return false;
+		log_refusal(c, ep, "closed after the TLS handshake (a client "
+				   "certificate missing or not accepted)");
+		return true;
 	default:
-		return -EIO;
+		return false;
 	}
 }
 
@@ -288,12 +342,17 @@ static enum attempt post(struct etcd_client *c, const char *ep,
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
 	set_tls(c);
+	c->curl_error[0] = '\0';
 	CURLcode rc = curl_easy_perform(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
 		return ANSWERED;
+	}
+	if (refused_by_tls(c, rc, ep)) {
+		*err = -EACCES;
+		return REFUSED;
 	}
 	*err = c->body_too_large ? -EFBIG : errno_of_curl(rc);
 	long sent = 0;
@@ -370,6 +429,18 @@ static int parse_body(struct etcd_client *c, json_t **out)
 	return *out ? 0 : -EIO;
 }
 
+/* An error answer that is not etcd's JSON but the gateway's own text. With
+ * auth enabled, etcd (3.4.23 and later) refuses a gateway request whose
+ * client certificate has a CommonName: etcd would take the CN for a user
+ * name on gRPC, which the gateway cannot pass on. */
+static int errno_of_text(struct etcd_client *c, const char *ep, long status)
+{
+	if (status != 400 || !c->body || !strstr(c->body, "CommonName"))
+		return -EIO;
+	log_refusal(c, ep, c->body);
+	return -EACCES;
+}
+
 /* ---- the call, with failover ------------------------------------------- */
 
 struct call {
@@ -378,6 +449,7 @@ struct call {
 	bool repeatable;
 	int64_t deadline;
 	int last_err;
+	size_t refusals; /* by TLS; the call ends when every endpoint has */
 };
 
 enum step { DONE, NEXT_ENDPOINT, SAME_ENDPOINT };
@@ -392,11 +464,17 @@ static enum step attempt(struct etcd_client *c, struct call *call,
 	int64_t left = call->deadline - monotonic_ms();
 	unsigned t = left < (int64_t)c->timeout_ms ? (unsigned)left
 						    : c->timeout_ms;
+	const char *ep = c->endpoints[c->current];
 	long status = 0;
 	int err = 0;
-	enum attempt a = post(c, c->endpoints[c->current], call->method,
-			      call->json, t ? t : 1, &status, &err);
+	enum attempt a = post(c, ep, call->method, call->json, t ? t : 1,
+			      &status, &err);
 
+	if (a == REFUSED) {
+		call->last_err = err;
+		*r = err;
+		return ++call->refusals < c->n_endpoints ? NEXT_ENDPOINT : DONE;
+	}
 	if (a != ANSWERED) {
 		call->last_err = err;
 		if (a == NOT_SENT || call->repeatable)
@@ -406,8 +484,11 @@ static enum step attempt(struct etcd_client *c, struct call *call,
 		return DONE;
 	}
 	json_t *answer;
-	if ((*r = parse_body(c, &answer)) < 0)
+	if ((*r = parse_body(c, &answer)) < 0) {
+		if (status != 200)
+			*r = errno_of_text(c, ep, status);
 		return DONE;
+	}
 	if (status == 200) {
 		*out = answer;
 		return DONE;
@@ -461,8 +542,10 @@ static int64_t deadline_of(struct etcd_client *c)
 	return monotonic_ms() + 2 * (int64_t)c->timeout_ms;
 }
 
-/* A fresh token for the endpoint in use (etcd's simple tokens are known
- * only to the member that issued them). */
+/* A fresh token. etcd hands every member the simple tokens it issues, but
+ * each member drops one after --auth-token-ttl (300 s) without use there,
+ * and a restarted member knows none: so after a failover, or a long idle,
+ * the token may be invalid and etcd says so before applying anything. */
 static int authenticate(struct etcd_client *c, int64_t deadline)
 {
 	json_t *body = json_pack("{s:s, s:s}", "name", c->user, "password",
@@ -475,7 +558,7 @@ static int authenticate(struct etcd_client *c, int64_t deadline)
 		return -ENOMEM;
 	free(c->token);
 	c->token = NULL;
-	struct call call = { "auth/authenticate", json, true, deadline, 0 };
+	struct call call = { "auth/authenticate", json, true, deadline, 0, 0 };
 	int r = call_json(c, &call, true, &answer);
 	explicit_bzero(json, strlen(json));
 	free(json);
@@ -497,7 +580,7 @@ int etcd_client_call(struct etcd_client *c, const char *method,
 	*out = NULL;
 	if (!json)
 		return -ENOMEM;
-	struct call call = { method, json, repeatable, deadline_of(c), 0 };
+	struct call call = { method, json, repeatable, deadline_of(c), 0, 0 };
 	int r = call_json(c, &call, false, out);
 	free(json);
 	return r;

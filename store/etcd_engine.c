@@ -1228,14 +1228,16 @@ static char *decode_value(const char *s, size_t len)
 	return out;
 }
 
-/* The first line of a file (a password), without its newline. */
+/* The first line of a file (a password), without its newline. A file that
+ * cannot be read is EACCES, the credentials being unusable: its ENOENT
+ * would read as "no such store". */
 static int read_secret(const char *path, char **out)
 {
 	FILE *f = fopen(path, "re");
 	char buf[1024];
 
 	if (!f)
-		return -errno;
+		return -EACCES;
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';

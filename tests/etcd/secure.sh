@@ -75,7 +75,7 @@ mount_store() {
 	return 1
 }
 
-echo "1..12"
+echo "1..13"
 
 # ---- TLS, before auth is enabled ----
 
@@ -118,8 +118,11 @@ ok $? "a wrong password is refused with EACCES"
 refused "$uri" u
 ok $? "no credentials on a cluster with auth are refused with EACCES"
 
+refused "$uri?user=kvfs&password-file=$tmp/missing.pw" u
+ok $? "a missing password file is EACCES, not a missing store"
+
 KVFS_ETCD_CERT=$tls/m1.pem KVFS_ETCD_KEY=$tls/m1-key.pem \
-	refused "$user_uri?timeout=60000" u
+	refused "$user_uri&timeout=60000" u
 ok $? "with auth, a client certificate with a CommonName is refused with EACCES at once"
 
 refused "etcd://$endpoints/$prefix-other?user=kvfs&password-file=$tmp/kvfs.pw" u
