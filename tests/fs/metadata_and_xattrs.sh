@@ -221,4 +221,30 @@ test_chown_is_accepted()
 	expect_eq "$(stat -c %u "$MNT/f")" "$(id -u)"
 }
 
+# The kernel asks for security.capability before buffered writes; the
+# daemon answers it at once, and only user.kv.* exist.
+test_security_attributes_are_absent_and_user_kv_ones_present()
+{
+	echo 1 >"$MNT/f"
+	expect_eq "$("$PYTHON" -c 'import errno, os, sys
+try:
+    os.getxattr(sys.argv[1], "security.capability")
+    print("present")
+except OSError as e:
+    print(errno.errorcode[e.errno])' "$MNT/f")" ENODATA "security.capability"
+	expect_eq "$(xattr user.kv.type "$MNT/f")" json
+}
+
+# A write-only descriptor bypasses the page cache: its writes still land
+# where they are aimed, and the size and content show after the close.
+test_writes_through_a_write_only_descriptor_land_at_their_offsets()
+{
+	expect_eq "$(fsop "$MNT/f" open:wc write:12345 pwrite:1:x close)" \
+		"OK OK OK OK"
+	expect_eq "$(cat "$MNT/f")" 1x345
+	expect_eq "$(stat -c %s "$MNT/f")" 5 "size"
+	expect_eq "$(fsop "$MNT/f" open:wa write:6 close)" "OK OK OK"
+	expect_eq "$(cat "$MNT/f")" 1x3456
+}
+
 run_tests
