@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "kv_seal.h"
 
 static const struct cli_command copy_cmd = {
 	.name = "copy",
@@ -55,12 +56,13 @@ struct batch {
 	int64_t expires_at[KV_MAX_MUTATIONS]; /* -1: never */
 	size_t n;
 	size_t total, key_total; /* Deno's sizes, as store.c counts them */
+	size_t sealing;		 /* what DST adds to a value: its envelope */
 };
 
 static bool batch_fits(const struct batch *b, const struct kv_entry *e)
 {
 	return b->n < KV_MAX_MUTATIONS &&
-	       b->total + 2 * e->key_len + e->value_len <=
+	       b->total + 2 * e->key_len + e->value_len + b->sealing <=
 		       KV_MAX_TOTAL_MUTATION_SIZE &&
 	       b->key_total + e->key_len <= KV_MAX_TOTAL_KEY_SIZE;
 }
@@ -84,7 +86,7 @@ static int batch_add(struct batch *b, const struct kv_entry *e)
 	};
 	b->expires_at[b->n] = e->expires_at_ms;
 	b->n++;
-	b->total += 2 * e->key_len + e->value_len;
+	b->total += 2 * e->key_len + e->value_len + b->sealing;
 	b->key_total += e->key_len;
 	return 0;
 }
@@ -149,6 +151,7 @@ static int copy_entries(struct kv_store *src, struct kv_store *dst,
 
 	if (!b)
 		return -ENOMEM;
+	b->sealing = kv_store_sealed(dst) ? KV_SEAL_OVERHEAD : 0;
 	int r = cli_scan_init(&sc, src, NULL, 0, NULL, 0);
 
 	cli_progress_start(&p, "kvfs copy");

@@ -181,4 +181,18 @@ t_a_plain_store_is_sealed_into_an_encrypted_store_holding_only_its_keys() {
 	fi
 }
 
+t_values_that_fill_a_commit_in_clear_are_sealed_into_an_encrypted_store() {
+	# 1000 values of 784 bytes fill one commit (800 KiB); sealed, they
+	# would not, so the copy counts their envelopes.
+	python3 -c 'import json
+for i in range(1000):
+    print(json.dumps({"key": [{"type": "string", "value": "k"}, {"type": "number", "value": i}],
+                      "value": {"type": "string", "value": "x" * 780},
+                      "versionstamp": "00000000000000010000"}))' | "$KVFS" import plain 2>/dev/null
+	"$KVFS" init --encrypt --new-key-file key db >/dev/null
+	expect_status 0 "$KVFS" copy --key-file key plain db
+	expect_eq "$(sqlite3 db "select count(*), min(v_encoding) from kv")" "1000|3"
+	expect_eq "$(entries --key-file key db)" "$(entries plain)"
+}
+
 run_tests
