@@ -241,12 +241,6 @@ int cli_key_name(const uint8_t *key, size_t len, struct kv_buf *out)
 	return 0;
 }
 
-int cli_subtree_end(const uint8_t *key, size_t len, struct kv_buf *end)
-{
-	int r = kv_buf_append(end, key, len);
-	return r < 0 ? r : kv_buf_push(end, KV_KEY_CHILD_END);
-}
-
 /* ---- scans -------------------------------------------------------------- */
 
 int cli_scan_init(struct cli_scan *sc, struct kv_store *s,
@@ -266,6 +260,15 @@ int cli_scan_init(struct cli_scan *sc, struct kv_store *s,
 	memset(sc->end.data, 0xff, KV_MAX_READ_KEY);
 	sc->end.len = KV_MAX_READ_KEY;
 	return 0;
+}
+
+int cli_scan_subtree(struct cli_scan *sc, struct kv_store *s,
+		     const uint8_t *key, size_t len)
+{
+	if (len == 0)
+		return cli_scan_init(sc, s, NULL, 0, NULL, 0);
+	int r = cli_scan_init(sc, s, key, len, key, len);
+	return r < 0 ? r : kv_buf_push(&sc->end, KV_KEY_CHILD_END);
 }
 
 /*

@@ -121,9 +121,6 @@ void cli_target_close(struct cli_target *t);
  * when it does not decode. NUL-terminated. Returns 0 or -ENOMEM. */
 int cli_key_name(const uint8_t *key, size_t len, struct kv_buf *out);
 
-/* [key, key 0x28): the key itself and every key below it. */
-int cli_subtree_end(const uint8_t *key, size_t len, struct kv_buf *end);
-
 /*
  * A scan of [start, end) in key order, KV_MAX_READ_ENTRIES entries per
  * read. Each read is one snapshot; a scan of more is not. Keys are read as
@@ -143,6 +140,10 @@ struct cli_scan {
 int cli_scan_init(struct cli_scan *sc, struct kv_store *s,
 		  const uint8_t *start, size_t start_len, const uint8_t *end,
 		  size_t end_len);
+/* Start a scan of a subtree, [key, key 0x28): the key itself and every key
+ * below it; the root (len 0) is every key. */
+int cli_scan_subtree(struct cli_scan *sc, struct kv_store *s,
+		     const uint8_t *key, size_t len);
 /* The next entry (valid until the next call), or NULL at the end; *err
  * gets 0 or the store's error. */
 const struct kv_entry *cli_scan_next(struct cli_scan *sc, int *err);

@@ -51,14 +51,11 @@ static int export_one(const struct kv_entry *e, struct kv_buf *line)
 
 static int export_range(struct kv_store *s, const struct kv_buf *key)
 {
-	struct kv_buf end = {0}, line = {0};
-	struct cli_scan sc = {0};
+	struct kv_buf line = {0};
+	struct cli_scan sc;
 	struct cli_progress p;
 	int status = CLI_OK;
-	int r = cli_subtree_end(key->data, key->len, &end);
-	if (r == 0)
-		r = cli_scan_init(&sc, s, key->data, key->len,
-				  key->len ? end.data : NULL, end.len);
+	int r = cli_scan_subtree(&sc, s, key->data, key->len);
 	cli_progress_start(&p, "kvfs export");
 	size_t n = 0;
 	const struct kv_entry *e;
@@ -76,7 +73,6 @@ static int export_range(struct kv_store *s, const struct kv_buf *key)
 		status = CLI_FAIL;
 	}
 	cli_scan_free(&sc);
-	kv_buf_free(&end);
 	kv_buf_free(&line);
 	return status;
 }

@@ -158,12 +158,9 @@ static int list_children(struct kv_store *s, const struct kv_buf *key,
 static int list_recursive(struct kv_store *s, const struct kv_buf *key,
 			  bool longer)
 {
-	struct kv_buf end = {0}, path = {0};
-	struct cli_scan sc = {0};
-	int r = cli_subtree_end(key->data, key->len, &end);
-	if (r == 0)
-		r = cli_scan_init(&sc, s, key->data, key->len,
-				  key->len ? end.data : NULL, end.len);
+	struct kv_buf path = {0};
+	struct cli_scan sc;
+	int r = cli_scan_subtree(&sc, s, key->data, key->len);
 	const struct kv_entry *e;
 	while (r == 0 && (e = cli_scan_next(&sc, &r))) {
 		path.len = 0;
@@ -175,7 +172,6 @@ static int list_recursive(struct kv_store *s, const struct kv_buf *key,
 		printf("%s\n", (const char *)path.data);
 	}
 	cli_scan_free(&sc);
-	kv_buf_free(&end);
 	kv_buf_free(&path);
 	return r;
 }

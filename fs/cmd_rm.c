@@ -69,17 +69,12 @@ static void list_free(struct key_list *l)
 static int collect(struct kv_store *s, const struct kv_buf *key, size_t max,
 		   struct key_list *l)
 {
-	struct kv_buf end = {0};
-	struct cli_scan sc = {0};
-	int r = cli_subtree_end(key->data, key->len, &end);
-	if (r == 0)
-		r = cli_scan_init(&sc, s, key->data, key->len,
-				  key->len ? end.data : NULL, end.len);
+	struct cli_scan sc;
+	int r = cli_scan_subtree(&sc, s, key->data, key->len);
 	const struct kv_entry *e;
 	while (r == 0 && l->n <= max && (e = cli_scan_next(&sc, &r)))
 		r = list_add(l, e->key, e->key_len);
 	cli_scan_free(&sc);
-	kv_buf_free(&end);
 	return r;
 }
 

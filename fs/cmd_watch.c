@@ -52,7 +52,6 @@ struct seen {
 
 struct watch {
 	struct kv_buf key;
-	struct kv_buf end;
 	struct kv_buf keys;  /* the keys' bytes */
 	struct kv_buf seen;  /* struct seen[] in key order */
 	int64_t next_expiry; /* -1: none */
@@ -91,11 +90,10 @@ static int reread(struct kv_store *s, struct watch *w, bool report,
 		  struct kv_buf *line)
 {
 	struct kv_buf keys = {0}, seen = {0};
-	struct cli_scan sc = {0};
+	struct cli_scan sc;
 	size_t old = 0, n_old = seen_count(w);
 	int64_t next_expiry = -1;
-	int r = cli_scan_init(&sc, s, w->key.data, w->key.len,
-			      w->key.len ? w->end.data : NULL, w->end.len);
+	int r = cli_scan_subtree(&sc, s, w->key.data, w->key.len);
 	const struct kv_entry *e;
 	while (r == 0 && (e = cli_scan_next(&sc, &r))) {
 		int cmp = 1;
@@ -205,9 +203,6 @@ int cmd_watch(int argc, char **argv)
 	struct kv_store *s = NULL;
 	if (!status)
 		status = cli_open(&watch_cmd, argv[optind], false, &s);
-	for (size_t i = 0; !status && i < n; i++)
-		if (cli_subtree_end(w[i].key.data, w[i].key.len, &w[i].end) < 0)
-			status = CLI_FAIL;
 	if (!status) {
 		int r = poll_loop(s, w, n);
 		if (r < 0) {
@@ -217,7 +212,6 @@ int cmd_watch(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++) {
 		kv_buf_free(&w[i].key);
-		kv_buf_free(&w[i].end);
 		kv_buf_free(&w[i].keys);
 		kv_buf_free(&w[i].seen);
 	}
