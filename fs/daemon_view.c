@@ -243,8 +243,10 @@ int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
 	}
 	struct children_scan s = {.out = out};
 	scan_in_memory(fs, prefix, prefix_len, &s);
-	if (out->n)
-		qsort(out->v, out->n, sizeof(*out->v), child_order);
+	/* The store gives its children in key order, without duplicates. */
+	if (!s.found)
+		return 0;
+	qsort(out->v, out->n, sizeof(*out->v), child_order);
 	size_t w = 0;
 	for (size_t i = 0; i < out->n; i++) {
 		if (w > 0 && out->v[i].kind != NODE_SCRATCH &&

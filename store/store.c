@@ -584,20 +584,28 @@ static size_t child_len(const struct kv_entry *e, size_t prefix_len)
 	return len == e->key_len || e->key[len] < KV_KEY_CHILD_END ? len : 0;
 }
 
-static int child_add(struct kv_children *out, const uint8_t *key, size_t len,
-		     bool has_value)
+/* Room for the children of a batch: at most one per key read. */
+static int children_reserve(struct kv_children *out, size_t keys)
 {
-	struct kv_child *v = realloc(out->v, (out->n + 1) * sizeof(*v));
+	struct kv_child *v = realloc(out->v, (out->n + keys) * sizeof(*v));
 
 	if (!v)
 		return -ENOMEM;
 	out->v = v;
-	v[out->n] = (struct kv_child){ .key = malloc(len), .key_len = len,
-				       .has_value = has_value,
-				       .has_children = !has_value };
-	if (!v[out->n].key)
+	return 0;
+}
+
+static int child_add(struct kv_children *out, const uint8_t *key, size_t len,
+		     bool has_value)
+{
+	struct kv_child *c = &out->v[out->n];
+
+	*c = (struct kv_child){ .key = malloc(len), .key_len = len,
+				.has_value = has_value,
+				.has_children = !has_value };
+	if (!c->key)
 		return -ENOMEM;
-	memcpy(v[out->n].key, key, len);
+	memcpy(c->key, key, len);
 	out->n++;
 	return 0;
 }
@@ -643,6 +651,8 @@ static int list_batch(struct kv_store *s, struct kv_entries *got,
 	} else {
 		r = store_key_plus(last->key, last->key_len, 0x00, next);
 	}
+	if (r == 0)
+		r = children_reserve(out, got->n);
 
 	for (size_t i = 0; r == 0 && i < got->n - defer; i++) {
 		struct kv_entry *e = &got->v[i];
@@ -655,7 +665,7 @@ static int list_batch(struct kv_store *s, struct kv_entries *got,
 			row_log_once(&s->bad_rows, e->key, e->key_len,
 				     "does not decode as a Deno key");
 		} else if (clen == cur_len && memcmp(e->key, cur, clen) == 0) {
-			if (out->n > first)
+			if (out->n)
 				out->v[out->n - 1].has_children = true;
 		} else {
 			r = child_add(out, e->key, clen, clen == e->key_len);
