@@ -2,20 +2,19 @@
  * number.c — JavaScript number text: Number.prototype.toString(10) and the
  * parser of the literals it writes, the names of number key parts.
  *
- * printf and strtod honour LC_NUMERIC's decimal point, so no text with a
- * decimal point ever crosses them: digits are taken from printf's output
- * whatever its point looks like, and strtod only ever sees "DIGITSe-N".
+ * The digits of a number are worked out in exact integer arithmetic, as
+ * neither printf nor strtod says which decimal is the shortest that reads
+ * back. strtod honours LC_NUMERIC's decimal point, so it only ever sees
+ * "DIGITSe-N".
  */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kv_key.h"
-
-/* Enough digits to tell any two doubles apart. */
-enum { DOUBLE_DIGITS_MAX = 17 };
 
 /*
  * Digits kept when parsing; what lies beyond only matters as "nonzero",
@@ -23,6 +22,9 @@ enum { DOUBLE_DIGITS_MAX = 17 };
  * decision between two doubles.
  */
 enum { PARSE_DIGITS_MAX = 800 };
+
+/* Enough digits to tell any two doubles apart. */
+enum { DOUBLE_DIGITS_MAX = 17 };
 
 /* The decimal 0.d[0]d[1]...d[k-1] x 10^n, d[0] != 0. */
 struct decimal {
@@ -49,74 +51,251 @@ static double digits_to_double(const char *digits, size_t k, long long exp10)
 	return strtod(text, NULL);
 }
 
-static bool round_trips(const struct decimal *dec, double v)
-{
-	return digits_to_double(dec->d, (size_t)dec->k, dec->n - dec->k) == v;
-}
-
-/* Read printf's "%.*e" output, whatever character its decimal point is. */
-static void read_exponent_form(const char *text, struct decimal *dec)
-{
-	const char *p = text;
-	dec->k = 0;
-	for (; *p && *p != 'e'; p++)
-		if (is_digit(*p))
-			dec->d[dec->k++] = *p;
-	int sign = p[1] == '-' ? -1 : 1;
-	int e = 0;
-	for (p += 2; *p; p++)
-		e = e * 10 + (*p - '0');
-	dec->n = sign * e + 1;
-}
-
 /*
- * The next decimal of the same length up, or false when that carries into
- * a power of ten (999 + 1). Such a power of ten never reads back here: were
- * it in v's rounding interval, it would have been the nearest single digit,
- * tried first.
+ * Exact arithmetic for the shortest digits: a nonnegative integer in 32-bit
+ * limbs, least significant first. The largest the digit loop below ever
+ * holds is about 2^1080 (the smallest subnormal scaled by 10^324, times
+ * 10), so 40 limbs never overflow.
  */
-static bool step_up(struct decimal *dec)
+enum { BIG_LIMBS = 40 };
+
+struct big {
+	uint32_t limb[BIG_LIMBS];
+	int n; /* limbs in use; limb[n - 1] != 0, or n == 0 for zero */
+};
+
+static void big_set(struct big *b, uint64_t x)
 {
-	int i = dec->k - 1;
-	while (i >= 0 && dec->d[i] == '9')
-		dec->d[i--] = '0';
-	if (i < 0)
-		return false;
-	dec->d[i]++;
-	return true;
+	b->n = 0;
+	for (; x; x >>= 32)
+		b->limb[b->n++] = (uint32_t)x;
+}
+
+static void big_mul_small(struct big *b, uint32_t m)
+{
+	uint64_t carry = 0;
+	for (int i = 0; i < b->n; i++) {
+		uint64_t p = (uint64_t)b->limb[i] * m + carry;
+		b->limb[i] = (uint32_t)p;
+		carry = p >> 32;
+	}
+	if (carry)
+		b->limb[b->n++] = (uint32_t)carry;
+}
+
+static void big_mul_pow10(struct big *b, int k)
+{
+	static const uint32_t pow10[10] = { 1,	   10,	   100,	    1000,
+					    10000, 100000, 1000000, 10000000,
+					    100000000, 1000000000 };
+	for (; k >= 9; k -= 9)
+		big_mul_small(b, pow10[9]);
+	if (k)
+		big_mul_small(b, pow10[k]);
+}
+
+static void big_shl(struct big *b, int bits)
+{
+	int words = bits / 32, shift = bits % 32;
+	if (b->n == 0)
+		return;
+	uint32_t top = shift ? b->limb[b->n - 1] >> (32 - shift) : 0;
+	for (int i = b->n - 1; i >= 0; i--) {
+		uint32_t low = shift && i ? b->limb[i - 1] >> (32 - shift) : 0;
+		b->limb[i + words] = shift ? b->limb[i] << shift | low
+					   : b->limb[i];
+	}
+	for (int i = 0; i < words; i++)
+		b->limb[i] = 0;
+	b->n += words;
+	if (top)
+		b->limb[b->n++] = top;
+}
+
+static int big_cmp(const struct big *a, const struct big *b)
+{
+	if (a->n != b->n)
+		return a->n < b->n ? -1 : 1;
+	for (int i = a->n - 1; i >= 0; i--)
+		if (a->limb[i] != b->limb[i])
+			return a->limb[i] < b->limb[i] ? -1 : 1;
+	return 0;
+}
+
+/* The sign of a + b - c, without a temporary. */
+static int big_sum_cmp(const struct big *a, const struct big *b,
+		       const struct big *c)
+{
+	struct big sum;
+	const struct big *lo = a->n < b->n ? a : b;
+	const struct big *hi = lo == a ? b : a;
+	uint64_t carry = 0;
+	for (int i = 0; i < hi->n; i++) {
+		carry += (uint64_t)hi->limb[i] + (i < lo->n ? lo->limb[i] : 0);
+		sum.limb[i] = (uint32_t)carry;
+		carry >>= 32;
+	}
+	sum.n = hi->n;
+	if (carry)
+		sum.limb[sum.n++] = (uint32_t)carry;
+	return big_cmp(&sum, c);
+}
+
+/* a -= b, for a >= b. */
+static void big_sub(struct big *a, const struct big *b)
+{
+	int64_t borrow = 0;
+	for (int i = 0; i < a->n; i++) {
+		int64_t d = (int64_t)a->limb[i] - (i < b->n ? b->limb[i] : 0) +
+			    borrow;
+		a->limb[i] = (uint32_t)d;
+		borrow = d < 0 ? -1 : 0;
+	}
+	while (a->n > 0 && a->limb[a->n - 1] == 0)
+		a->n--;
+}
+
+static uint64_t big_u64(const struct big *b)
+{
+	return (b->n > 0 ? b->limb[0] : 0) |
+	       (b->n > 1 ? (uint64_t)b->limb[1] << 32 : 0);
+}
+
+/* r / s for r < 10 s, leaving the remainder in r; a machine division when
+ * both fit in 64 bits, as they do for most numbers people write. */
+static int big_divmod_digit(struct big *r, const struct big *s)
+{
+	if (r->n <= 2 && s->n <= 2) {
+		uint64_t a = big_u64(r), b = big_u64(s);
+		big_set(r, a % b);
+		return (int)(a / b);
+	}
+	int d = 0;
+	while (big_cmp(r, s) >= 0) {
+		big_sub(r, s);
+		d++;
+	}
+	return d;
 }
 
 /*
- * The shortest digits that read back as v, the nearest to v among those
- * (ECMAScript Number::toString). printf gives the nearest decimal of each
- * length. When v is a power of two the doubles below it are twice as dense
- * as those above, so its rounding interval reaches twice as far up as down:
- * the nearest decimal, below v, may miss it while the next one up, farther
- * but on the wide side, reads back. Elsewhere the interval is symmetric and
- * nothing farther than the nearest can hit it.
+ * v = r / s exactly; v's rounding interval reaches down to (r - m_lo) / s
+ * and up to (r + m_hi) / s, its ends included when the mantissa is even,
+ * as strtod rounds a tie to the even double.
+ */
+struct scaled {
+	struct big r, s, m_lo, m_hi;
+	bool ends_in;
+};
+
+/* v = f x 2^e, in the form above, times 2 so that the ends are integers. */
+static void scale_of(double v, struct scaled *x)
+{
+	uint64_t bits;
+	memcpy(&bits, &v, sizeof(bits));
+	int biased = (int)(bits >> 52 & 0x7ff);
+	uint64_t f = bits & ((UINT64_C(1) << 52) - 1);
+	int e = biased ? biased - 1075 : -1074;
+	/* Below a power of two the doubles are twice as dense. */
+	bool narrow_below = f == 0 && biased > 1;
+	if (biased)
+		f |= UINT64_C(1) << 52;
+	int lo_shift = e > 0 ? e : 0;
+	x->ends_in = f % 2 == 0;
+	big_set(&x->r, f);
+	big_shl(&x->r, lo_shift + 1 + narrow_below);
+	big_set(&x->s, 1);
+	big_shl(&x->s, (e > 0 ? 0 : -e) + 1 + narrow_below);
+	big_set(&x->m_lo, 1);
+	big_shl(&x->m_lo, lo_shift);
+	x->m_hi = x->m_lo;
+	big_shl(&x->m_hi, narrow_below);
+}
+
+/* Whether the interval's upper end reaches s: a digit would be >= 10. */
+static bool reaches_s(const struct scaled *x)
+{
+	int c = big_sum_cmp(&x->r, &x->m_hi, &x->s);
+	return x->ends_in ? c >= 0 : c > 0;
+}
+
+/*
+ * Scale r/s into [0.1, 1) relative to the interval's top, and return the
+ * decimal exponent n. The estimate from the binary exponent is never too
+ * high, and at most two steps too low.
+ */
+static int normalize(struct scaled *x, int top_bit)
+{
+	int n = (int)ceil(top_bit * 0.30102999566398120 - 1e-10);
+	if (n >= 0) {
+		big_mul_pow10(&x->s, n);
+	} else {
+		big_mul_pow10(&x->r, -n);
+		big_mul_pow10(&x->m_lo, -n);
+		big_mul_pow10(&x->m_hi, -n);
+	}
+	while (reaches_s(x)) {
+		big_mul_small(&x->s, 10);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The shortest digits that read back as v, the nearest to v among those,
+ * the even one of two equally near (ECMAScript Number::toString): digits
+ * are generated until the decimal so far, or the one a unit above it in the
+ * last digit, lies in v's rounding interval (Steele and White's free-format
+ * method). No digit goes past 9: had the one above a 9 been in the
+ * interval, the generation would have stopped a digit earlier.
  */
 static void shortest_digits(double v, struct decimal *dec)
 {
-	char text[64];
-	for (int k = 1; k < DOUBLE_DIGITS_MAX; k++) {
-		snprintf(text, sizeof(text), "%.*e", k - 1, v);
-		read_exponent_form(text, dec);
-		if (round_trips(dec, v))
-			return;
-		struct decimal up = *dec;
-		if (step_up(&up) && round_trips(&up, v)) {
-			*dec = up;
+	struct scaled x;
+	int e;
+	frexp(v, &e);
+	scale_of(v, &x);
+	dec->n = normalize(&x, e - 1);
+	dec->k = 0;
+	for (;;) {
+		big_mul_small(&x.r, 10);
+		big_mul_small(&x.m_lo, 10);
+		big_mul_small(&x.m_hi, 10);
+		int d = big_divmod_digit(&x.r, &x.s);
+		int lo = big_cmp(&x.r, &x.m_lo);
+		bool low = x.ends_in ? lo <= 0 : lo < 0;
+		bool high = reaches_s(&x);
+		if (low && high) {
+			struct big twice = x.r;
+			big_shl(&twice, 1);
+			int c = big_cmp(&twice, &x.s);
+			high = c > 0 || (c == 0 && d % 2);
+		}
+		if (low || high) {
+			dec->d[dec->k++] = (char)('0' + d + high);
 			return;
 		}
+		dec->d[dec->k++] = (char)('0' + d);
 	}
-	snprintf(text, sizeof(text), "%.*e", DOUBLE_DIGITS_MAX - 1, v);
-	read_exponent_form(text, dec);
 }
 
-static void trim_zeros(struct decimal *dec)
+/* An integer below 2^53 is its own shortest form: its neighbours are no
+ * more than 1 away, so each of its digits counts. */
+static bool integer_digits(double v, struct decimal *dec)
 {
+	if (v >= 0x1p53 || v != floor(v))
+		return false;
+	char rev[DOUBLE_DIGITS_MAX];
+	int k = 0;
+	for (uint64_t x = (uint64_t)v; x; x /= 10)
+		rev[k++] = (char)('0' + x % 10);
+	dec->n = k;
+	dec->k = 0;
+	while (k > 0)
+		dec->d[dec->k++] = rev[--k];
 	while (dec->k > 1 && dec->d[dec->k - 1] == '0')
 		dec->k--;
+	return true;
 }
 
 static char *put_zeros(char *p, int count)
@@ -130,6 +309,18 @@ static char *put_digits(char *p, const char *d, int count)
 {
 	memcpy(p, d, (size_t)count);
 	return p + count;
+}
+
+static char *put_int(char *p, int x)
+{
+	char rev[8];
+	int k = 0;
+	do
+		rev[k++] = (char)('0' + x % 10);
+	while ((x /= 10) > 0);
+	while (k > 0)
+		*p++ = rev[--k];
+	return p;
 }
 
 /* ECMAScript Number::toString steps 6-10 for a positive decimal. */
@@ -156,7 +347,7 @@ static char *layout(char *p, const struct decimal *dec)
 	}
 	*p++ = 'e';
 	*p++ = n - 1 < 0 ? '-' : '+';
-	return p + sprintf(p, "%d", abs(n - 1));
+	return put_int(p, abs(n - 1));
 }
 
 size_t kv_number_format(double v, char buf[32])
@@ -178,8 +369,8 @@ size_t kv_number_format(double v, char buf[32])
 		v = -v;
 	}
 	struct decimal dec;
-	shortest_digits(v, &dec);
-	trim_zeros(&dec);
+	if (!integer_digits(v, &dec))
+		shortest_digits(v, &dec);
 	p = layout(p, &dec);
 	*p = '\0';
 	return (size_t)(p - buf);

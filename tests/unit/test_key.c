@@ -1164,6 +1164,167 @@ START_TEST(number_format_roundtrips_random_doubles)
 }
 END_TEST
 
+/*
+ * The oracle: how kv_number_format found its digits before it had an
+ * algorithm of its own. For each length it takes printf's nearest decimal
+ * (and, as a power of two's interval reaches farther up, the next one up)
+ * and keeps the first that strtod reads back as v.
+ */
+struct oracle_decimal {
+	char d[18];
+	int k, n;
+};
+
+static bool oracle_reads_back(const struct oracle_decimal *dec, double v)
+{
+	char text[64];
+	snprintf(text, sizeof(text), "%.*se%d", dec->k, dec->d,
+		 dec->n - dec->k);
+	return strtod(text, NULL) == v;
+}
+
+static void oracle_nearest(double v, int k, struct oracle_decimal *dec)
+{
+	char text[64];
+	snprintf(text, sizeof(text), "%.*e", k - 1, v);
+	const char *p = text;
+	dec->k = 0;
+	for (; *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9')
+			dec->d[dec->k++] = *p;
+	dec->n = (int)strtol(p + 1, NULL, 10) + 1;
+}
+
+static bool oracle_step_up(struct oracle_decimal *dec)
+{
+	int i = dec->k - 1;
+	while (i >= 0 && dec->d[i] == '9')
+		dec->d[i--] = '0';
+	if (i < 0)
+		return false;
+	dec->d[i]++;
+	return true;
+}
+
+static void oracle_digits(double v, struct oracle_decimal *dec)
+{
+	for (int k = 1; k < 17; k++) {
+		oracle_nearest(v, k, dec);
+		if (oracle_reads_back(dec, v))
+			break;
+		struct oracle_decimal up = *dec;
+		if (oracle_step_up(&up) && oracle_reads_back(&up, v)) {
+			*dec = up;
+			break;
+		}
+		if (k == 16)
+			oracle_nearest(v, 17, dec);
+	}
+	while (dec->k > 1 && dec->d[dec->k - 1] == '0')
+		dec->k--;
+}
+
+/* ECMAScript Number::toString, steps 6-10, around oracle_digits. */
+static void oracle_format(double v, char out[40])
+{
+	static const char zeros[] = "000000000000000000000";
+	if (isnan(v) || isinf(v) || v == 0) {
+		strcpy(out, isnan(v) ? "NaN" : v == 0 ? "0"
+				       : v < 0	? "-Infinity" : "Infinity");
+		return;
+	}
+	struct oracle_decimal dec;
+	oracle_digits(fabs(v), &dec);
+	const char *sign = v < 0 ? "-" : "";
+	int k = dec.k, n = dec.n;
+	const char *d = dec.d;
+	if (k <= n && n <= 21)
+		snprintf(out, 40, "%s%.*s%.*s", sign, k, d, n - k, zeros);
+	else if (0 < n && n <= 21)
+		snprintf(out, 40, "%s%.*s.%.*s", sign, n, d, k - n, d + n);
+	else if (-6 < n && n <= 0)
+		snprintf(out, 40, "%s0.%.*s%.*s", sign, -n, zeros, k, d);
+	else
+		snprintf(out, 40, "%s%c%s%.*se%+d", sign, d[0], k > 1 ? "." : "",
+			 k - 1, d + 1, n - 1);
+}
+
+static void format_like_oracle(double v)
+{
+	char want[40], got[32];
+	oracle_format(v, want);
+	memset(got, 'x', sizeof(got));
+	size_t n = kv_number_format(v, got);
+	ck_assert_msg(n == strlen(want) && memcmp(got, want, n + 1) == 0,
+		      "%a: \"%.*s\", the oracle writes \"%s\"", v, (int)n, got,
+		      want);
+}
+
+START_TEST(number_format_oracle_agrees_on_js_vectors)
+{
+	for (size_t i = 0; i < sizeof(js_numbers) / sizeof(js_numbers[0]);
+	     i++) {
+		char want[40];
+		oracle_format(js_numbers[i].v, want);
+		ck_assert_str_eq(want, js_numbers[i].js);
+	}
+}
+END_TEST
+
+/* Doubles per property; a longer proof: -DORACLE_ROUNDS=10000000. */
+#ifndef ORACLE_ROUNDS
+#define ORACLE_ROUNDS 50000
+#endif
+
+START_TEST(number_format_equals_oracle_on_random_bit_patterns)
+{
+	rng_state = 0x6f7261636c652d62u;
+	for (int i = 0; i < ORACLE_ROUNDS; i++)
+		format_like_oracle(from_bits(rng()));
+}
+END_TEST
+
+START_TEST(number_format_equals_oracle_on_integers)
+{
+	rng_state = 0x6f7261636c652d69u;
+	for (int i = 0; i < ORACLE_ROUNDS; i++) {
+		double v = (double)(rng() >> rng_below(64));
+		if (i % 4 == 0)
+			v *= pow(10, (double)rng_below(300));
+		format_like_oracle(rng_below(2) ? v : -v);
+	}
+}
+END_TEST
+
+/* Few significant digits at any scale: the prices, ratios and
+ * measurements that values mostly hold. */
+START_TEST(number_format_equals_oracle_on_short_decimals)
+{
+	rng_state = 0x6f7261636c652d64u;
+	for (int i = 0; i < ORACLE_ROUNDS; i++) {
+		char text[64];
+		unsigned long digits = (unsigned long)rng_below(
+			(size_t)pow(10, (double)(1 + rng_below(8))));
+		int exp10 = (int)rng_below(i % 2 ? 20 : 660) -
+			    (i % 2 ? 10 : 330);
+		snprintf(text, sizeof(text), "%lue%d", digits, exp10);
+		format_like_oracle(strtod(text, NULL));
+	}
+}
+END_TEST
+
+/* Where the interval is lopsided, and either side of it. */
+START_TEST(number_format_equals_oracle_around_powers_of_two)
+{
+	for (int e = -1074; e <= 1023; e++) {
+		double p = ldexp(1, e);
+		format_like_oracle(p);
+		format_like_oracle(nextafter(p, 0));
+		format_like_oracle(nextafter(p, INFINITY));
+	}
+}
+END_TEST
+
 START_TEST(number_parse_canonical_accepts_only_javascript_text)
 {
 	static const char *refused[] = {
@@ -1492,6 +1653,11 @@ static Suite *key_suite(void)
 	tcase_set_timeout(text, 60);
 	tcase_add_test(text, number_format_matches_javascript);
 	tcase_add_test(text, number_format_roundtrips_random_doubles);
+	tcase_add_test(text, number_format_oracle_agrees_on_js_vectors);
+	tcase_add_test(text, number_format_equals_oracle_on_random_bit_patterns);
+	tcase_add_test(text, number_format_equals_oracle_on_integers);
+	tcase_add_test(text, number_format_equals_oracle_on_short_decimals);
+	tcase_add_test(text, number_format_equals_oracle_around_powers_of_two);
 	tcase_add_test(text, number_parse_canonical_accepts_only_javascript_text);
 	tcase_add_test(text, number_parse_loose_accepts_decimal_text);
 	tcase_add_test(text, number_parse_long_text_rounds_correctly);
