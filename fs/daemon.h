@@ -61,6 +61,9 @@ struct node {
 	/* Last state seen in the store, for the refresh thread. */
 	bool seen_exists;
 	uint8_t seen_vs[KV_VERSIONSTAMP_LEN];
+	/* Our own commit changed the value and no reply told the kernel:
+	 * the refresher's next round does (fs->n_stale counts these). */
+	bool stale;
 	/* The value rendered (kvfs-spec §3) from versionstamp rendered_vs:
 	 * a cold read needs it for the lookup's size and again for the
 	 * open. Kept within a budget, oldest out first (daemon_nodes.c). */
@@ -178,6 +181,7 @@ struct kvfs {
 	struct node *rendered_oldest;
 	struct node *rendered_newest;
 	size_t rendered_bytes;
+	size_t n_stale;
 
 	pthread_t refresher;
 	bool refresher_started;
@@ -215,6 +219,8 @@ void nodes_each(struct kvfs *fs, void (*fn)(struct kvfs *, struct node *,
  * remember of its value is of the new one. */
 void nodes_committed(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		     const uint8_t vs[KV_VERSIONSTAMP_LEN]);
+/* The kernel was told of n's new value (or is no longer to be). */
+void node_told(struct kvfs *fs, struct node *n);
 
 /* ---- renderings kept on nodes (daemon_nodes.c) ------------------------ */
 

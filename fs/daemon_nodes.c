@@ -230,6 +230,7 @@ static void node_release_if_unused(struct kvfs *fs, struct node *n)
 	}
 	fs->n_nodes--;
 	rendered_drop(fs, n);
+	node_told(fs, n);
 	node_free(n);
 }
 
@@ -270,6 +271,18 @@ void nodes_committed(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		n->seen_exists = true;
 		memcpy(n->seen_vs, vs, KV_VERSIONSTAMP_LEN);
 		rendered_drop(fs, n);
+		if (!n->stale) {
+			n->stale = true;
+			fs->n_stale++;
+		}
+	}
+}
+
+void node_told(struct kvfs *fs, struct node *n)
+{
+	if (n->stale) {
+		n->stale = false;
+		fs->n_stale--;
 	}
 }
 

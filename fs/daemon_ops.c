@@ -707,6 +707,8 @@ static void commit_and_reply(fuse_req_t req, fuse_ino_t ino,
 	bool dirty = h->dirty;
 	int r = all || h->written || h->failed ? handle_commit(fs, h) : 0;
 	bool committed = r == 0 && dirty && !h->dirty;
+	if (committed)
+		node_told(fs, h->node);
 	pthread_mutex_unlock(&fs->lock);
 	forget_cached(fs, ino, committed);
 	fuse_reply_err(req, -r);
@@ -740,6 +742,8 @@ static void kvfs_release(fuse_req_t req, fuse_ino_t ino,
 		committed = r == 0;
 	}
 	struct node *n = h->node;
+	if (committed)
+		node_told(fs, n);
 	handle_free(fs, h);
 	node_close(fs, n);
 	pthread_mutex_unlock(&fs->lock);

@@ -297,12 +297,24 @@ void refresh_own_commit(struct kvfs *fs,
 		fs->seen_version++;
 }
 
+/* A node whose value our own commit changed, with no reply telling the
+ * kernel (a rename onto it, a retype): its cached size and pages go. */
+static void tell_stale(struct kvfs *fs, struct node *n, void *arg)
+{
+	if (!n->stale)
+		return;
+	inval_add(arg, n->ino, 0, NULL);
+	node_told(fs, n);
+}
+
 static void refresh_once(struct kvfs *fs)
 {
 	uint64_t version;
-	pthread_mutex_lock(&fs->lock);
-	int r = kv_store_data_version(fs->store, &version);
 	struct inval_list l = {0};
+	pthread_mutex_lock(&fs->lock);
+	if (fs->n_stale)
+		nodes_each(fs, tell_stale, &l);
+	int r = kv_store_data_version(fs->store, &version);
 	if (r == 0 && version != fs->seen_version) {
 		fs->seen_version = version;
 		nodes_each(fs, check_node, &l);
