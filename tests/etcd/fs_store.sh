@@ -7,6 +7,11 @@
 
 : "${KVFS_ETCD_ENDPOINTS:?run the etcd variant under tests/etcd/cluster.sh run}"
 
+# Every store request is a round trip to the cluster: ls -l of the 10,000
+# links in pointers.sh makes 20,000 of them (70 s under ASan), past lib.sh's
+# 60 s for a test.
+TEST_TIMEOUT=${KVFS_TEST_TIMEOUT:-180}
+
 fresh_store()
 {
 	echo "etcd://$KVFS_ETCD_ENDPOINTS/kvfs-test/fs-$$-$RANDOM$RANDOM"
@@ -17,15 +22,13 @@ fresh_store()
 # Hex of the store's etcd key P 00 TAG NAME, NAME given in hex.
 etcd_key()
 {
-	local prefix=${DB#etcd://*/}
-	printf '%s00%s%s\n' "$(printf %s "$prefix" | xxd -p | tr -d '\n')" \
-		"$1" "$2"
+	printf '%s00%s%s\n' "$(hex_of "${DB#etcd://*/}")" "$1" "$2"
 }
 
 # The key every commit writes: P 00 's' "commit".
 etcd_commit_key()
 {
-	etcd_key 73 "$(printf commit | xxd -p)"
+	etcd_key 73 "$(hex_of commit)"
 }
 
 base64_of_hex()

@@ -279,17 +279,23 @@ rows()
 	sqlite "$copy" "$@"
 }
 
+# Hex of ASCII text, with shell builtins only.
+hex_of()
+{
+	local i hex out=
+	for ((i = 0; i < ${#1}; i++)); do
+		printf -v hex %02x "'${1:i:1}"
+		out+=$hex
+	done
+	printf '%s\n' "$out"
+}
+
 # Hex of the key made of string parts (ASCII without NUL).
 skey()
 {
-	local part out= i hex
+	local part out=
 	for part in "$@"; do
-		out+=02
-		for ((i = 0; i < ${#part}; i++)); do
-			printf -v hex %02x "'${part:i:1}"
-			out+=$hex
-		done
-		out+=00
+		out+=02$(hex_of "$part")00
 	done
 	printf '%s\n' "$out"
 }
