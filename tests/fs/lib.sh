@@ -24,12 +24,13 @@
 #   remount [-o OPTS]      unmount and mount the same store again
 #   rows SQL               run SQL on a copy (kvfs copy) of the store's
 #                          entries: table kv (k, v, v_encoding)
-#   db_get KEY             the value of a key as "v_encoding:hex"
+#   stored KEY             the value of a key (hex) as "v_encoding:hex"
 #   meta PATH FIELD        a field of kvfs get --meta (versionstamp, ...)
 #   db_set KEY V ENC [EXP] commit a row as another writer does (hex key and
 #                          value, expiry in ms since the epoch)
 #   count_commits, commits count the store's commits from now on
-#   db SQL                 run SQL on the SQLite file (SQLITE_ONLY tests)
+#   db SQL, db_get KEY     the same on the SQLite file itself (for
+#                          SQLITE_ONLY tests and tests/reliability)
 #   skey PART...           hex of the key made of these string parts
 #   expect_eq ACTUAL EXPECTED [WHAT], fail MSG, skip REASON
 #   expect_fails_with ERRNO CMD...  CMD fails and says strerror(ERRNO)
@@ -300,10 +301,15 @@ skey()
 	printf '%s\n' "$out"
 }
 
-# The value of a key (hex) as "v_encoding:hex", or nothing when it is absent.
-db_get()
+# SQL for the value of a key (hex) as "v_encoding:hex"; no row when absent.
+value_query()
 {
-	rows "select v_encoding || ':' || lower(hex(v)) from kv where k = x'$1'"
+	echo "select v_encoding || ':' || lower(hex(v)) from kv where k = x'$1'"
+}
+
+stored()
+{
+	rows "$(value_query "$1")"
 }
 
 # A field of the entry at PATH as kvfs get --meta prints it: versionstamp,
@@ -319,10 +325,16 @@ meta()
 # and a count of commits. tests/etcd/fs_store.sh does the same on etcd.
 
 # SQL on the SQLite file itself, for tests whose meaning is that file
-# (SQLITE_ONLY).
+# (SQLITE_ONLY) and for tests/reliability, whose faults are the file's.
 db()
 {
 	sqlite "$DB" "$@"
+}
+
+# stored, read from the SQLite file itself.
+db_get()
+{
+	db "$(value_query "$1")"
 }
 
 # Commit one row as Deno does (denokv/SPEC.md §1.5): bump data_version and

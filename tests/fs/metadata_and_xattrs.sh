@@ -80,14 +80,14 @@ test_user_kv_type_names_the_encoding()
 test_setfattr_user_kv_type_u64_converts_the_text_42()
 {
 	echo 42 >"$MNT/n"
-	expect_eq "$(db_get "$(skey n)")" "1:ff0f4954" "as written"
+	expect_eq "$(stored "$(skey n)")" "1:ff0f4954" "as written"
 	setfattr -n user.kv.type -v u64 "$MNT/n"
-	expect_eq "$(db_get "$(skey n)")" "2:2a00000000000000"
+	expect_eq "$(stored "$(skey n)")" "2:2a00000000000000"
 	expect_eq "$(cat "$MNT/n")" 42
 	expect_eq "$(xattr user.kv.type "$MNT/n")" u64
 	# And back: the text 42 is the JSON number 42.
 	setfattr -n user.kv.type -v json "$MNT/n"
-	expect_eq "$(db_get "$(skey n)")" "1:ff0f4954"
+	expect_eq "$(stored "$(skey n)")" "1:ff0f4954"
 }
 
 test_setfattr_user_kv_type_that_does_not_parse_fails_with_einval()
@@ -95,7 +95,7 @@ test_setfattr_user_kv_type_that_does_not_parse_fails_with_einval()
 	echo hello >"$MNT/b"
 	expect_fails_with EINVAL setfattr -n user.kv.type -v u64 "$MNT/b"
 	expect_fails_with EINVAL setfattr -n user.kv.type -v float "$MNT/b"
-	expect_eq "$(db_get "$(skey b)")" "3:68656c6c6f0a"
+	expect_eq "$(stored "$(skey b)")" "3:68656c6c6f0a"
 }
 
 test_setfattr_user_kv_type_on_an_empty_file_types_the_next_content()
@@ -103,11 +103,11 @@ test_setfattr_user_kv_type_on_an_empty_file_types_the_next_content()
 	touch "$MNT/b"
 	setfattr -n user.kv.type -v bytes "$MNT/b"
 	echo '{"a":1}' >"$MNT/b"
-	expect_eq "$(db_get "$(skey b)")" "3:7b2261223a317d0a"
+	expect_eq "$(stored "$(skey b)")" "3:7b2261223a317d0a"
 	touch "$MNT/u"
 	setfattr -n user.kv.type -v u64 "$MNT/u"
 	echo 7 >"$MNT/u"
-	expect_eq "$(db_get "$(skey u)")" "2:0700000000000000"
+	expect_eq "$(stored "$(skey u)")" "2:0700000000000000"
 }
 
 test_setfattr_user_kv_expires_at_sets_the_expiry_and_removing_clears_it()
@@ -118,7 +118,7 @@ test_setfattr_user_kv_expires_at_sets_the_expiry_and_removing_clears_it()
 	ms=$(expiry_of f)
 	expect_expiry_near "$ms" "$(epoch_ms "$at")"
 	expect_eq "$(xattr user.kv.expires_at "$MNT/f")" "$(iso_of_ms "$ms")"
-	expect_eq "$(db_get "$(skey f)")" "1:ff0f4902" "the value"
+	expect_eq "$(stored "$(skey f)")" "1:ff0f4902" "the value"
 	setfattr -x user.kv.expires_at "$MNT/f"
 	expect_eq "$(expiry_of f)" -1 "after remove"
 	expect_fails_with ENODATA "$PYTHON" -c \
@@ -131,7 +131,7 @@ test_setfattr_user_kv_expires_at_works_on_a_read_only_value()
 	db_set "$(skey ro)" ff0f41026f7b005e01240002 1
 	setfattr -n user.kv.expires_at -v 2099-01-01T00:00:00.000Z "$MNT/ro"
 	expect_expiry_near "$(expiry_of ro)" 4070908800000
-	expect_eq "$(db_get "$(skey ro)")" "1:ff0f41026f7b005e01240002"
+	expect_eq "$(stored "$(skey ro)")" "1:ff0f41026f7b005e01240002"
 }
 
 test_a_rewrite_keeps_the_expiry()
@@ -145,7 +145,7 @@ test_a_rewrite_keeps_the_expiry()
 	sleep 0.3
 	touch go
 	wait $!
-	expect_eq "$(db_get "$(skey f)")" "3:6e65776572"
+	expect_eq "$(stored "$(skey f)")" "3:6e65776572"
 	expect_expiry_near "$(expiry_of f)" 4070908800000
 }
 

@@ -47,7 +47,7 @@ test_fusermount3_u_unmounts_and_the_daemon_exits_with_0()
 	pid=$(daemon_pid)
 	fusermount3 -u "$MNT"
 	expect_daemon_exit_status "$pid" 0
-	expect_eq "$(db_get "$(skey f)")" "1:ff0f4902"
+	expect_eq "$(stored "$(skey f)")" "1:ff0f4902"
 }
 
 test_sigterm_unmounts_and_the_daemon_exits_with_0()
@@ -69,12 +69,12 @@ test_sigint_unmounts_and_the_daemon_exits_with_0()
 test_sigterm_commits_an_open_file_with_unflushed_content()
 {
 	hold_written_file f '{"saved":true}'
-	expect_eq "$(db_get "$(skey f)")" "" "before SIGTERM"
+	expect_eq "$(stored "$(skey f)")" "" "before SIGTERM"
 	local pid
 	pid=$(daemon_pid)
 	kill -TERM "$pid"
 	expect_daemon_exit_status "$pid" 0
-	expect_eq "$(db_get "$(skey f)")" "1:ff0f6f22057361766564547b01"
+	expect_eq "$(stored "$(skey f)")" "1:ff0f6f22057361766564547b01"
 	touch go
 	wait "$HOLDER" || true
 }
@@ -90,7 +90,7 @@ test_a_lazy_unmount_with_an_open_written_file_commits_it_at_close()
 	wait "$HOLDER"
 	expect_eq "$(cat held)" "OK OK OK OK OK" "the open file's steps"
 	expect_daemon_exit_status "$pid" 0
-	expect_eq "$(db_get "$(skey f)")" "3:6b657074"
+	expect_eq "$(stored "$(skey f)")" "3:6b657074"
 }
 
 test_a_read_only_mount_refuses_writes_with_erofs()
@@ -105,7 +105,7 @@ test_a_read_only_mount_refuses_writes_with_erofs()
 	expect_fails_with EROFS mv "$MNT/f" "$MNT/h"
 	expect_fails_with EROFS setfattr -n user.kv.type -v bytes "$MNT/f"
 	expect_eq "$(rows "select count(*) from kv")" 1 "keys"
-	expect_eq "$(db_get "$(skey f)")" "1:ff0f4902"
+	expect_eq "$(stored "$(skey f)")" "1:ff0f4902"
 }
 
 test_kvfs_mount_without_f_serves_in_the_background()
@@ -123,7 +123,7 @@ test_kvfs_mount_without_f_serves_in_the_background()
 	[ -n "$pid" ] || fail "no daemon for $bg"
 	echo "$pid $bg" >>"$FS_DAEMONS"
 	echo 5 >"$bg/bgkey"
-	expect_eq "$(db_get "$(skey bgkey)")" "1:ff0f490a"
+	expect_eq "$(stored "$(skey bgkey)")" "1:ff0f490a"
 	expect_eq "$(cat "$MNT/bgkey")" 5 "seen through the other mount"
 	fusermount3 -u "$bg"
 	wait_until 10 sh -c '! kill -0 "$1" 2>/dev/null' sh "$pid" ||

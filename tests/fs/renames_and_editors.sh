@@ -18,7 +18,7 @@ test_mv_of_a_file_is_one_commit()
 	mv "$MNT/a" "$MNT/b"
 	expect_eq "$(commits)" 1 "commits"
 	expect_eq "$(keys)" "$(skey b) "
-	expect_eq "$(db_get "$(skey b)")" "1:ff0f6f22016149027b01"
+	expect_eq "$(stored "$(skey b)")" "1:ff0f6f22016149027b01"
 	# Stamped by the rename's commit, not carried over from a.
 	[[ $(meta b versionstamp) > $before ]] ||
 		fail "b's versionstamp is not after a's ($before)"
@@ -103,7 +103,7 @@ test_sed_i_edits_a_value_in_place_and_keeps_its_type()
 	count_commits
 	sed -i 's/x/y/' "$MNT/f"
 	expect_eq "$(cat "$MNT/f")" '{"a":"yx"}'
-	expect_eq "$(db_get "$(skey f)")" "1:ff0f6f220161220279787b01"
+	expect_eq "$(stored "$(skey f)")" "1:ff0f6f220161220279787b01"
 	expect_eq "$(commits)" 1 "commits"
 	expect_eq "$(keys)" "$(skey f) " "keys"
 }
@@ -124,7 +124,7 @@ test_vim_ex_mode_with_the_default_settings_saves_the_edit()
 	echo '{"name":"ada"}' >"$MNT/j"
 	HOME=$T vim -Es -c '%s/ada/bob/' -c wq "$MNT/j"
 	expect_eq "$(cat "$MNT/j")" '{"name":"bob"}'
-	expect_eq "$(db_get "$(skey j)" | cut -c1-2)" "1:" "type"
+	expect_eq "$(stored "$(skey j)" | cut -c1-2)" "1:" "type"
 	expect_eq "$(keys)" "$(skey j) " "keys"
 	expect_eq "$(ls -A "$MNT")" j
 }
@@ -148,7 +148,7 @@ test_renaming_a_scratch_file_onto_a_real_name_saves_it()
 	count_commits
 	mv "$MNT/f.swp" "$MNT/f"
 	expect_eq "$(commits)" 1 "commits"
-	expect_eq "$(db_get "$(skey f)")" "1:ff0f6f22016149027b01"
+	expect_eq "$(stored "$(skey f)")" "1:ff0f6f22016149027b01"
 	expect_eq "$(ls -A "$MNT")" f
 }
 
@@ -159,7 +159,7 @@ test_renaming_a_file_onto_a_scratch_name_keeps_its_content_in_memory()
 	expect_eq "$(rows "select count(*) from kv")" 0 "keys"
 	expect_eq "$(cat "$MNT/f~")" hello
 	mv "$MNT/f~" "$MNT/f"
-	expect_eq "$(db_get "$(skey f)")" "3:68656c6c6f0a"
+	expect_eq "$(stored "$(skey f)")" "3:68656c6c6f0a"
 }
 
 run_tests

@@ -85,8 +85,8 @@ test_echo_creates_a_json_value()
 {
 	echo '{"a":1}' >"$MNT/j"
 	echo 42 >"$MNT/n"
-	expect_eq "$(db_get "$(skey j)")" "1:ff0f6f22016149027b01"
-	expect_eq "$(db_get "$(skey n)")" "1:ff0f4954"
+	expect_eq "$(stored "$(skey j)")" "1:ff0f6f22016149027b01"
+	expect_eq "$(stored "$(skey n)")" "1:ff0f4954"
 	expect_eq "$(getfattr --only-values -n user.kv.type "$MNT/j")" json
 	expect_eq "$(cat "$MNT/j")" '{"a":1}'
 }
@@ -94,7 +94,7 @@ test_echo_creates_a_json_value()
 test_echo_of_text_that_is_not_json_creates_bytes()
 {
 	echo hello >"$MNT/h"
-	expect_eq "$(db_get "$(skey h)")" "3:68656c6c6f0a"
+	expect_eq "$(stored "$(skey h)")" "3:68656c6c6f0a"
 	expect_eq "$(getfattr --only-values -n user.kv.type "$MNT/h")" bytes
 	expect_eq "$(cat "$MNT/h")" hello
 }
@@ -105,7 +105,7 @@ test_printf_appends_with_a_double_redirect()
 	printf cd >>"$MNT/f"
 	printf 'e\n' >>"$MNT/f"
 	expect_eq "$(cat "$MNT/f")" abcde
-	expect_eq "$(db_get "$(skey f)")" "3:61626364650a"
+	expect_eq "$(stored "$(skey f)")" "3:61626364650a"
 }
 
 # A tree whose files render exactly as written: plain text, a compact JSON
@@ -128,7 +128,7 @@ test_cp_r_copies_a_tree_in_and_out()
 	cp -r "$T/src" "$MNT/copy"
 	diff -r "$T/src" "$MNT/copy"
 	expect_eq "$(rows "select count(*) from kv")" 4 "keys stored"
-	expect_eq "$(db_get "$(skey copy a doc.json)" | cut -c1-2)" "1:" \
+	expect_eq "$(stored "$(skey copy a doc.json)" | cut -c1-2)" "1:" \
 		"doc.json is a V8 value"
 	cp -r "$MNT/copy" "$T/back"
 	diff -r "$T/src" "$T/back"
@@ -222,7 +222,7 @@ test_jq_reads_a_json_value()
 	jq -c '.a = 2' "$MNT/j" >"$T/new"
 	cp "$T/new" "$MNT/j"
 	expect_eq "$(cat "$MNT/j")" '{"a":2,"b":"x"}'
-	expect_eq "$(db_get "$(skey j)" | cut -c1-2)" "1:"
+	expect_eq "$(stored "$(skey j)" | cut -c1-2)" "1:"
 }
 
 test_rsync_a_twice_transfers_nothing_the_second_time()

@@ -63,14 +63,14 @@ test_a_write_past_the_limit_fails_and_so_do_fsync_and_close()
 	printf old >"$MNT/f"
 	expect_eq "$(fsop "$MNT/f" open:wt zeros:600 zeros:401 fsync close)" \
 		"OK OK EFBIG EFBIG EFBIG"
-	expect_eq "$(db_get "$(skey f)")" "3:6f6c64" "stored value"
+	expect_eq "$(stored "$(skey f)")" "3:6f6c64" "stored value"
 }
 
 test_truncate_past_the_limit_fails_with_efbig()
 {
 	printf old >"$MNT/f"
 	expect_fails_with EFBIG truncate -s 1001 "$MNT/f"
-	expect_eq "$(db_get "$(skey f)")" "3:6f6c64" "stored value"
+	expect_eq "$(stored "$(skey f)")" "3:6f6c64" "stored value"
 	truncate -s 1000 "$MNT/f"
 	expect_eq "$(value_shape "$(skey f)")" "1000 6f 00" "stored value"
 }
@@ -79,11 +79,11 @@ test_json_whose_encoding_is_past_the_limit_fails_at_close()
 {
 	echo '"short"' >"$MNT/j"
 	local before
-	before=$(db_get "$(skey j)")
+	before=$(stored "$(skey j)")
 	# 999 characters of JSON text encode as FF 0F 22 E7 07 + 999 bytes.
 	expect_eq "$(fsop "$MNT/j" open:wt "write:\"$(repeat 997 x)\"" close)" \
 		"OK OK EFBIG"
-	expect_eq "$(db_get "$(skey j)")" "$before" "stored value"
+	expect_eq "$(stored "$(skey j)")" "$before" "stored value"
 	expect_eq "$(fsop "$MNT/j" open:wt "write:\"$(repeat 995 x)\"" close)" \
 		"OK OK OK"
 	expect_eq "$(value_shape "$(skey j)")" "1000 ff 78" "stored value"
@@ -93,12 +93,12 @@ test_invalid_json_in_a_json_key_fails_with_einval_and_keeps_the_value()
 {
 	echo '{"a":1}' >"$MNT/j"
 	expect_eq "$(fsop "$MNT/j" open:wt 'write:{"a":' close)" "OK OK EINVAL"
-	expect_eq "$(db_get "$(skey j)")" "1:ff0f6f22016149027b01"
+	expect_eq "$(stored "$(skey j)")" "1:ff0f6f22016149027b01"
 	expect_eq "$(cat "$MNT/j")" '{"a":1}'
 	# As a shell user sees it: dd reports the failed close.
 	expect_fails_with EINVAL sh -c 'printf "{bad" | dd of="$1" status=none' \
 		sh "$MNT/j"
-	expect_eq "$(db_get "$(skey j)")" "1:ff0f6f22016149027b01"
+	expect_eq "$(stored "$(skey j)")" "1:ff0f6f22016149027b01"
 }
 
 test_invalid_u64_text_fails_with_einval_and_keeps_the_value()
@@ -109,7 +109,7 @@ test_invalid_u64_text_fails_with_einval_and_keeps_the_value()
 		expect_eq "$(fsop "$MNT/u" open:wt "write:$text" close)" \
 			"OK OK EINVAL" "writing $text"
 	done
-	expect_eq "$(db_get "$(skey u)")" "2:2a00000000000000"
+	expect_eq "$(stored "$(skey u)")" "2:2a00000000000000"
 	expect_eq "$(cat "$MNT/u")" 42
 }
 
@@ -117,7 +117,7 @@ test_u64_text_is_parsed_with_white_space_around_it()
 {
 	db_set "$(skey u)" 2a00000000000000 2
 	printf ' 18446744073709551615 \n' >"$MNT/u"
-	expect_eq "$(db_get "$(skey u)")" "2:ffffffffffffffff"
+	expect_eq "$(stored "$(skey u)")" "2:ffffffffffffffff"
 	expect_eq "$(cat "$MNT/u")" 18446744073709551615
 }
 
@@ -125,18 +125,18 @@ test_a_rewrite_keeps_the_type_of_the_key()
 {
 	db_set "$(skey b)" 6f6c64 3
 	echo '{"a":1}' >"$MNT/b"
-	expect_eq "$(db_get "$(skey b)")" "3:7b2261223a317d0a" "bytes key"
+	expect_eq "$(stored "$(skey b)")" "3:7b2261223a317d0a" "bytes key"
 	echo '"text"' >"$MNT/j"
 	echo 7 >"$MNT/j"
-	expect_eq "$(db_get "$(skey j)")" "1:ff0f490e" "json key"
+	expect_eq "$(stored "$(skey j)")" "1:ff0f490e" "json key"
 }
 
 test_an_empty_file_takes_its_type_from_the_next_content()
 {
 	touch "$MNT/e"
-	wait_until 5 test "$(db_get "$(skey e)")" = "3:"
+	wait_until 5 test "$(stored "$(skey e)")" = "3:"
 	echo '[1]' >"$MNT/e"
-	expect_eq "$(db_get "$(skey e)")" "1:ff0f41014902240001"
+	expect_eq "$(stored "$(skey e)")" "1:ff0f41014902240001"
 }
 
 # The file is held open by one process (fsop), which stops at points the
@@ -148,14 +148,14 @@ test_o_trunc_keeps_the_old_value_until_close()
 	fsop "$MNT/f" open:wt signal:opened wait:go1 write:new signal:written \
 		wait:go2 close >result &
 	wait_until 10 test -e opened
-	expect_eq "$(db_get "$(skey f)")" "3:6f6c64" "while open with O_TRUNC"
+	expect_eq "$(stored "$(skey f)")" "3:6f6c64" "while open with O_TRUNC"
 	touch go1
 	wait_until 10 test -e written
-	expect_eq "$(db_get "$(skey f)")" "3:6f6c64" "after an unflushed write"
+	expect_eq "$(stored "$(skey f)")" "3:6f6c64" "after an unflushed write"
 	touch go2
 	wait $!
 	expect_eq "$(cat result)" "OK OK OK OK OK OK OK"
-	expect_eq "$(db_get "$(skey f)")" "3:6e6577" "after close"
+	expect_eq "$(stored "$(skey f)")" "3:6e6577" "after close"
 }
 
 test_o_trunc_and_no_write_stores_the_empty_value_at_close()
@@ -164,15 +164,15 @@ test_o_trunc_and_no_write_stores_the_empty_value_at_close()
 	rm -f opened go
 	fsop "$MNT/f" open:wt signal:opened wait:go close >result &
 	wait_until 10 test -e opened
-	expect_eq "$(db_get "$(skey f)")" "3:6f6c64" "while open with O_TRUNC"
+	expect_eq "$(stored "$(skey f)")" "3:6f6c64" "while open with O_TRUNC"
 	touch go
 	wait $!
 	# The release after the close commits (asynchronously).
-	wait_until 5 test "$(db_get "$(skey f)")" = "3:"
+	wait_until 5 test "$(stored "$(skey f)")" = "3:"
 	# The same from the shell: > f alone empties the file.
 	printf old >"$MNT/f"
 	: >"$MNT/f"
-	wait_until 5 test "$(db_get "$(skey f)")" = "3:"
+	wait_until 5 test "$(stored "$(skey f)")" = "3:"
 }
 
 test_o_trunc_by_a_shell_s_exec_3_keeps_the_old_value_until_close()
@@ -184,10 +184,10 @@ test_o_trunc_by_a_shell_s_exec_3_keeps_the_old_value_until_close()
 	bash -c 'exec 3>"$1"; : >opened; read -r _ <go; exec 3>&-' \
 		sh "$MNT/f" &
 	wait_until 10 test -e opened
-	expect_eq "$(db_get "$(skey f)")" "3:6f6c64" "while open with O_TRUNC"
+	expect_eq "$(stored "$(skey f)")" "3:6f6c64" "while open with O_TRUNC"
 	echo >go
 	wait $!
-	wait_until 5 test "$(db_get "$(skey f)")" = "3:"
+	wait_until 5 test "$(stored "$(skey f)")" = "3:"
 }
 
 test_a_shell_redirect_does_not_store_an_empty_value_first()
@@ -198,7 +198,7 @@ test_a_shell_redirect_does_not_store_an_empty_value_first()
 	# JSON key's failed partial commits must not fail the whole write.
 	echo '{"a":0}' >"$MNT/j"
 	{ printf '{"a":'; /bin/true; printf '1}\n'; } >"$MNT/j"
-	expect_eq "$(db_get "$(skey j)")" "1:ff0f6f22016149027b01"
+	expect_eq "$(stored "$(skey j)")" "1:ff0f6f22016149027b01"
 }
 
 test_fsync_commits_an_open_file()
@@ -206,10 +206,10 @@ test_fsync_commits_an_open_file()
 	fsop "$MNT/f" open:wc write:abc signal:written wait:go1 fsync \
 		signal:synced wait:go2 close >result &
 	wait_until 10 test -e written
-	expect_eq "$(db_get "$(skey f)")" "" "before fsync"
+	expect_eq "$(stored "$(skey f)")" "" "before fsync"
 	touch go1
 	wait_until 10 test -e synced
-	expect_eq "$(db_get "$(skey f)")" "3:616263" "after fsync"
+	expect_eq "$(stored "$(skey f)")" "3:616263" "after fsync"
 	touch go2
 	wait $!
 	expect_eq "$(cat result)" "OK OK OK OK OK OK OK OK"
@@ -219,7 +219,7 @@ test_truncate_of_a_closed_file_commits_at_once()
 {
 	printf abcdef >"$MNT/f"
 	truncate -s 2 "$MNT/f"
-	expect_eq "$(db_get "$(skey f)")" "3:6162"
+	expect_eq "$(stored "$(skey f)")" "3:6162"
 	expect_eq "$(cat "$MNT/f")" ab
 }
 
@@ -227,11 +227,11 @@ test_a_write_at_an_offset_changes_only_those_bytes()
 {
 	printf abcdef >"$MNT/f"
 	printf XY | dd of="$MNT/f" bs=1 seek=2 conv=notrunc status=none
-	expect_eq "$(db_get "$(skey f)")" "3:616258596566"
+	expect_eq "$(stored "$(skey f)")" "3:616258596566"
 	expect_eq "$(cat "$MNT/f")" abXYef
 	# Past the end: the gap is zeros.
 	expect_eq "$(fsop "$MNT/f" open:w pwrite:8:Z close)" "OK OK OK"
-	expect_eq "$(db_get "$(skey f)")" "3:61625859656600005a"
+	expect_eq "$(stored "$(skey f)")" "3:61625859656600005a"
 	expect_eq "$(xxd -p "$MNT/f")" 61625859656600005a
 }
 
@@ -244,13 +244,13 @@ test_a_key_with_a_value_and_children_is_a_directory_with_at_value()
 	expect_eq "$(cat "$MNT/p/@value")" 1
 	expect_eq "$(cat "$MNT/p/c")" 2
 	echo 5 >"$MNT/p/@value"
-	expect_eq "$(db_get "$(skey p)")" "1:ff0f490a" "after a write"
+	expect_eq "$(stored "$(skey p)")" "1:ff0f490a" "after a write"
 	rm "$MNT/p/@value"
-	expect_eq "$(db_get "$(skey p)")" "" "after rm"
+	expect_eq "$(stored "$(skey p)")" "" "after rm"
 	expect_eq "$(ls -a "$MNT/p" | tr '\n' ' ')" ". .. c "
 	# A prefix with no value has no @value, and one can be made.
 	echo 3 >"$MNT/p/@value"
-	expect_eq "$(db_get "$(skey p)")" "1:ff0f4906" "after create"
+	expect_eq "$(stored "$(skey p)")" "1:ff0f4906" "after create"
 }
 
 test_unlink_of_an_open_file_keeps_its_handle_readable()
@@ -274,7 +274,7 @@ test_a_value_that_cannot_round_trip_is_read_only()
 	expect_eq "$(fsop "$MNT/ro" open:w)" EACCES
 	expect_eq "$(fsop "$MNT/ro" open:rw)" EACCES
 	expect_fails_with EACCES truncate -s 0 "$MNT/ro"
-	expect_eq "$(db_get "$(skey ro)")" "1:ff0f41026f7b005e01240002"
+	expect_eq "$(stored "$(skey ro)")" "1:ff0f41026f7b005e01240002"
 }
 
 test_expired_keys_are_invisible()
