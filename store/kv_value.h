@@ -247,6 +247,15 @@ int kv_value_parse(enum kv_encoding enc, const uint8_t *text, size_t len,
  */
 enum kv_encoding kv_value_sniff(const uint8_t *text, size_t len);
 
+/*
+ * kv_value_sniff and kv_value_parse of what it chose, in one parse: sets
+ * *enc to the encoding the content gets and appends its stored value to
+ * out, the V8 serialization for JSON, else the content unchanged. Returns
+ * 0, or -ENOMEM (out then as it was).
+ */
+int kv_value_sniff_parse(const uint8_t *text, size_t len,
+			 enum kv_encoding *enc, struct kv_buf *out);
+
 /* KvU64 stored form: exactly 8 bytes little-endian. */
 int kv_u64_decode(const uint8_t *data, size_t len, uint64_t *out);
 void kv_u64_encode(uint64_t v, uint8_t out[8]);

@@ -153,10 +153,28 @@ int kv_value_parse(enum kv_encoding enc, const uint8_t *text, size_t len,
  * the content cannot be shown to be JSON, and bytes is the type that
  * stores any content unchanged.
  */
+static bool encodes_as_v8(const uint8_t *text, size_t len, struct kv_buf *out)
+{
+	return len > 0 && parse_v8(text, len, out) == 0;
+}
+
 enum kv_encoding kv_value_sniff(const uint8_t *text, size_t len)
 {
 	struct kv_buf scratch = {0};
-	bool json = len > 0 && parse_v8(text, len, &scratch) == 0;
+	bool json = encodes_as_v8(text, len, &scratch);
 	kv_buf_free(&scratch);
 	return json ? KV_ENC_V8 : KV_ENC_BYTES;
+}
+
+int kv_value_sniff_parse(const uint8_t *text, size_t len,
+			 enum kv_encoding *enc, struct kv_buf *out)
+{
+	size_t start = out->len;
+	if (encodes_as_v8(text, len, out)) {
+		*enc = KV_ENC_V8;
+		return 0;
+	}
+	out->len = start;
+	*enc = KV_ENC_BYTES;
+	return kv_buf_append(out, text, len);
 }

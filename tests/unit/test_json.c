@@ -1391,6 +1391,61 @@ START_TEST(v8_file_write_of_bad_json_appends_nothing)
 }
 END_TEST
 
+/* What one parse of a new file gives, after what out already held. */
+static void check_sniff_parse(const char *text, size_t len)
+{
+	struct kv_buf one = {0}, two = {0};
+	enum kv_encoding enc = 0;
+	ck_assert_int_eq(kv_buf_append(&one, "head", 4), 0);
+	ck_assert_int_eq(kv_value_sniff_parse((const uint8_t *)text, len, &enc,
+					      &one),
+			 0);
+	enum kv_encoding sniffed = kv_value_sniff((const uint8_t *)text, len);
+	ck_assert_msg(enc == sniffed, "%.*s: %d, sniffed %d", (int)len, text,
+		      enc, sniffed);
+	ck_assert_int_eq(kv_value_parse(sniffed, (const uint8_t *)text, len,
+					&two),
+			 0);
+	ck_assert_uint_eq(one.len, 4 + two.len);
+	ck_assert(memcmp(one.data, "head", 4) == 0);
+	ck_assert(two.len == 0 || memcmp(one.data + 4, two.data, two.len) == 0);
+	kv_buf_free(&one);
+	kv_buf_free(&two);
+}
+
+START_TEST(sniff_parse_equals_sniff_then_parse)
+{
+	static const char *texts[] = {
+		"{\"a\":1}\n", "42", "\"hello\"", "{\"$bigint\":\"7\"}",
+		"hello\n", "", " \n", "{\"$foo\":1}", "[1,", "\x00\x01\xff",
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		check_sniff_parse(texts[i], strlen(texts[i]));
+	check_sniff_parse("42\0", 3);
+}
+END_TEST
+
+START_TEST(sniff_parse_equals_sniff_then_parse_on_mutated_renderings)
+{
+	enum { CAP = 1024 };
+	char text[CAP];
+	rng_state = 7;
+	for (int round = 0; round < 3000; round++) {
+		const struct vector *vec = &vectors[rng() % n_vectors];
+		if (vec->encoding != KV_ENC_V8)
+			continue;
+		const char *base = render(decode(vec->bytes, vec->len, NULL));
+		size_t len = strlen(base);
+		if (len >= CAP)
+			continue;
+		memcpy(text, base, len);
+		for (int edits = (int)(rng() % 3); edits > 0; edits--)
+			len = mutate(text, len, CAP);
+		check_sniff_parse(text, len);
+	}
+}
+END_TEST
+
 static enum kv_encoding sniff(const char *text, size_t len)
 {
 	return kv_value_sniff((const uint8_t *)text, len);
@@ -1429,6 +1484,8 @@ static Suite *json_suite(void)
 	tcase_add_test(vec, vectors_v8_files_write_back_equal);
 	tcase_add_test(vec, vectors_u64_and_bytes_files_write_back_identical);
 	tcase_add_test(vec, vectors_mutated_renderings_parse_safely);
+	tcase_add_test(vec,
+		       sniff_parse_equals_sniff_then_parse_on_mutated_renderings);
 	tcase_add_test(vec, random_strings_round_trip);
 	tcase_add_test(vec, random_doubles_round_trip);
 	tcase_add_test(vec, render_undefined);
@@ -1509,6 +1566,7 @@ static Suite *json_suite(void)
 	tcase_add_test(file, v8_file_write_of_bad_json_appends_nothing);
 	tcase_add_test(file, sniff_json_in_the_mapping_is_v8);
 	tcase_add_test(file, sniff_anything_else_is_bytes);
+	tcase_add_test(file, sniff_parse_equals_sniff_then_parse);
 	suite_add_tcase(s, file);
 	return s;
 }
