@@ -1078,31 +1078,59 @@ static int name_ptr_cmp(const void *a, const void *b)
 			      *(const struct kv_v8_name *const *)b);
 }
 
+/* Objects this small are checked pair by pair: fewer comparisons than a
+ * sort of them, and no allocation (most values are such objects). */
+enum { FEW_NAMES = 8 };
+
+/* kv_v8_name_cmp() == 0, the lengths compared before any byte. */
+static bool same_name(const struct kv_v8_name *a, const struct kv_v8_name *b)
+{
+	bool ai = a->kind == KV_V8_NAME_INDEX, bi = b->kind == KV_V8_NAME_INDEX;
+	if (ai || bi)
+		return ai && bi && a->index == b->index;
+	return a->len == b->len &&
+	       memcmp(kv_v8_name_text(a), kv_v8_name_text(b), a->len) == 0;
+}
+
+static int no_name_twice(const struct kv_v8_name *names, size_t n)
+{
+	if (n <= FEW_NAMES) {
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = 0; j < i; j++)
+				if (same_name(&names[j], &names[i]))
+					return -EINVAL;
+		return 0;
+	}
+	const struct kv_v8_name **sorted = malloc(n * sizeof(*sorted));
+	int r = sorted ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		sorted[i] = &names[i];
+	if (r == 0)
+		qsort(sorted, n, sizeof(*sorted), name_ptr_cmp);
+	for (size_t i = 1; r == 0 && i < n; i++)
+		if (kv_v8_name_cmp(sorted[i - 1], sorted[i]) == 0)
+			r = -EINVAL;
+	free(sorted);
+	return r;
+}
+
 int kv_v8_prop_names(const struct kv_value *v, struct kv_v8_name **names)
 {
-	const struct kv_v8_name **sorted;
 	size_t n = v->n_props;
 	int r = 0;
 	*names = NULL;
 	if (n == 0)
 		return 0;
 	*names = malloc(n * sizeof(**names));
-	sorted = malloc(n * sizeof(*sorted));
-	if (!*names || !sorted)
+	if (!*names)
 		r = -ENOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		r = kv_v8_name_of(v->props[i].key, &(*names)[i]);
 		if (r == 0)
 			r = array_name_check(v, &(*names)[i]);
-		sorted[i] = &(*names)[i];
 	}
-	if (r == 0) {
-		qsort(sorted, n, sizeof(*sorted), name_ptr_cmp);
-		for (size_t i = 1; r == 0 && i < n; i++)
-			if (kv_v8_name_cmp(sorted[i - 1], sorted[i]) == 0)
-				r = -EINVAL;
-	}
-	free(sorted);
+	if (r == 0)
+		r = no_name_twice(*names, n);
 	if (r < 0) {
 		free(*names);
 		*names = NULL;

@@ -1091,6 +1091,20 @@ START_TEST(parse_rejects_duplicate_keys)
 }
 END_TEST
 
+/* Past a handful of keys names are sorted to find a duplicate. */
+START_TEST(parse_rejects_duplicate_keys_among_many)
+{
+	REJECT_ALL("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,"
+		   "\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"e\":11}",
+		   "{\"0\":1,\"1\":2,\"2\":3,\"3\":4,\"4\":5,\"5\":6,"
+		   "\"6\":7,\"7\":8,\"8\":9,\"9\":10,\"00\":0,\"9\":0}");
+	static const char distinct[] = "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,"
+				       "\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
+				       "\"i\":9,\"ab\":10}";
+	ck_assert_int_eq(parse_result(distinct, sizeof(distinct) - 1), 0);
+}
+END_TEST
+
 START_TEST(parse_rejects_raw_control_characters)
 {
 	REJECT_ALL("\"a\x01\"", "\"\n\"", "\"\t\"", "\"\x1f\"");
@@ -1539,6 +1553,7 @@ static Suite *json_suite(void)
 	tcase_add_test(bad, parse_rejects_malformed_numbers);
 	tcase_add_test(bad, parse_rejects_numbers_that_overflow_a_double);
 	tcase_add_test(bad, parse_rejects_duplicate_keys);
+	tcase_add_test(bad, parse_rejects_duplicate_keys_among_many);
 	tcase_add_test(bad, parse_rejects_raw_control_characters);
 	tcase_add_test(bad, parse_rejects_invalid_utf8);
 	tcase_add_test(bad, parse_rejects_raw_encoded_surrogates);
