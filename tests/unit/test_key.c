@@ -1273,7 +1273,7 @@ END_TEST
 
 /* Doubles per property; a longer proof: -DORACLE_ROUNDS=10000000. */
 #ifndef ORACLE_ROUNDS
-#define ORACLE_ROUNDS 50000
+#define ORACLE_ROUNDS 20000
 #endif
 
 START_TEST(number_format_equals_oracle_on_random_bit_patterns)
