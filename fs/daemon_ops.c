@@ -418,10 +418,10 @@ int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 {
 	if (fs->opt.read_only)
 		return -EROFS;
-	if (!typed)
-		enc = kv_value_sniff(content->data, content->len);
 	struct kv_buf value = {0};
-	int r = kv_value_parse(enc, content->data, content->len, &value);
+	int r = typed ? kv_value_parse(enc, content->data, content->len, &value)
+		      : kv_value_sniff_parse(content->data, content->len, &enc,
+					     &value);
 	if (r == 0 && value.len > kv_store_max_value(fs->store))
 		r = -EFBIG;
 	if (r == 0) {
