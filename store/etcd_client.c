@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -49,21 +50,31 @@ enum {
 	GRPC_UNAUTHENTICATED = 16,
 };
 
-struct etcd_client {
-	CURL *curl;
+/* How to reach the cluster and as whom: made once by etcd_client_new(),
+ * shared by the clients forked from it, read-only but for the one flag. */
+struct etcd_config {
 	char **endpoints;
 	size_t n_endpoints;
-	size_t current;
 	bool tls;
 	char *cacert, *cert, *key;
 	char *user, *password;
-	char *token;
 	unsigned timeout_ms, connect_timeout_ms;
+	atomic_bool refusal_logged;
+};
+
+struct etcd_client {
+	struct etcd_config *cfg;
+	bool owns_cfg;
+	CURL *curl;
+	CURLM *multi; /* streams run in it, so that another thread can wake it */
+	atomic_bool interrupted;
+	size_t current;
+	char *token;
 	char *body;
 	size_t body_len, body_cap;
 	bool body_too_large;
 	char curl_error[CURL_ERROR_SIZE];
-	bool refusal_logged;
+	uint64_t requests;
 };
 
 /* What became of one HTTP request. */
@@ -108,27 +119,76 @@ static bool dup_failed(const char *from, const char *to)
 	return from && !to;
 }
 
-static int split_endpoints(struct etcd_client *c, const char *list)
+static int split_endpoints(struct etcd_config *cfg, const char *list)
 {
 	size_t n = 1;
 
 	for (const char *p = list; *p; p++)
 		n += *p == ',';
-	c->endpoints = calloc(n, sizeof(*c->endpoints));
-	if (!c->endpoints)
+	cfg->endpoints = calloc(n, sizeof(*cfg->endpoints));
+	if (!cfg->endpoints)
 		return -ENOMEM;
 	for (const char *p = list;; p++) {
 		const char *end = strchrnul(p, ',');
 		if (end == p)
 			return -EINVAL;
-		c->endpoints[c->n_endpoints] = strndup(p, (size_t)(end - p));
-		if (!c->endpoints[c->n_endpoints])
+		cfg->endpoints[cfg->n_endpoints] =
+			strndup(p, (size_t)(end - p));
+		if (!cfg->endpoints[cfg->n_endpoints])
 			return -ENOMEM;
-		c->n_endpoints++;
+		cfg->n_endpoints++;
 		if (!*end)
 			return 0;
 		p = end;
 	}
+}
+
+static void config_free(struct etcd_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_endpoints; i++)
+		free(cfg->endpoints[i]);
+	free(cfg->endpoints);
+	free(cfg->cacert);
+	free(cfg->cert);
+	free(cfg->key);
+	free(cfg->user);
+	if (cfg->password)
+		explicit_bzero(cfg->password, strlen(cfg->password));
+	free(cfg->password);
+	free(cfg);
+}
+
+static int config_new(const struct etcd_client_options *o,
+		      struct etcd_config **out)
+{
+	struct etcd_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg)
+		return -ENOMEM;
+	cfg->tls = o->tls;
+	cfg->timeout_ms = o->timeout_ms;
+	cfg->connect_timeout_ms = o->connect_timeout_ms
+					  ? o->connect_timeout_ms
+					  : o->timeout_ms;
+	cfg->cacert = dup_or_null(o->cacert);
+	cfg->cert = dup_or_null(o->cert);
+	cfg->key = dup_or_null(o->key);
+	cfg->user = dup_or_null(o->user);
+	cfg->password = dup_or_null(o->password ? o->password : "");
+	int r = split_endpoints(cfg, o->endpoints);
+	if (r == 0 && (dup_failed(o->cacert, cfg->cacert) ||
+		       dup_failed(o->cert, cfg->cert) ||
+		       dup_failed(o->key, cfg->key) ||
+		       dup_failed(o->user, cfg->user) || !cfg->password))
+		r = -ENOMEM;
+	if (r < 0) {
+		config_free(cfg);
+		return r;
+	}
+	*out = cfg;
+	return 0;
 }
 
 void etcd_client_free(struct etcd_client *c)
@@ -137,69 +197,71 @@ void etcd_client_free(struct etcd_client *c)
 		return;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
-	for (size_t i = 0; i < c->n_endpoints; i++)
-		free(c->endpoints[i]);
-	free(c->endpoints);
-	free(c->cacert);
-	free(c->cert);
-	free(c->key);
-	free(c->user);
-	if (c->password)
-		explicit_bzero(c->password, strlen(c->password));
-	free(c->password);
+	if (c->multi)
+		curl_multi_cleanup(c->multi);
+	if (c->owns_cfg)
+		config_free(c->cfg);
 	free(c->token);
 	free(c->body);
 	free(c);
 }
 
+/* A client with a connection of its own on cfg. */
+static int client_on(struct etcd_config *cfg, bool owns_cfg,
+		     struct etcd_client **out)
+{
+	struct etcd_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->cfg = cfg;
+	c->owns_cfg = owns_cfg;
+	c->curl = curl_easy_init();
+	c->multi = curl_multi_init();
+	if (!c->curl || !c->multi) {
+		etcd_client_free(c);
+		return -ENOMEM;
+	}
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
+	*out = c;
+	return 0;
+}
+
 int etcd_client_new(const struct etcd_client_options *o,
 		    struct etcd_client **out)
 {
+	struct etcd_config *cfg;
+
 	if (!o->endpoints || !*o->endpoints || !o->timeout_ms)
 		return -EINVAL;
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_result != CURLE_OK)
 		return -EIO;
-	struct etcd_client *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->tls = o->tls;
-	c->timeout_ms = o->timeout_ms;
-	c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms
-						      : o->timeout_ms;
-	c->cacert = dup_or_null(o->cacert);
-	c->cert = dup_or_null(o->cert);
-	c->key = dup_or_null(o->key);
-	c->user = dup_or_null(o->user);
-	c->password = dup_or_null(o->password ? o->password : "");
-	c->curl = curl_easy_init();
-	if (c->curl)
-		curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
-	int r = split_endpoints(c, o->endpoints);
-	if (r == 0 && (dup_failed(o->cacert, c->cacert) ||
-		       dup_failed(o->cert, c->cert) ||
-		       dup_failed(o->key, c->key) ||
-		       dup_failed(o->user, c->user) || !c->password ||
-		       !c->curl))
-		r = -ENOMEM;
-	if (r < 0) {
-		etcd_client_free(c);
-		return r;
-	}
-	*out = c;
-	return 0;
+	int r = config_new(o, &cfg);
+	if (r == 0 && (r = client_on(cfg, true, out)) < 0)
+		config_free(cfg);
+	return r;
+}
+
+int etcd_client_fork(struct etcd_client *c, struct etcd_client **out)
+{
+	return client_on(c->cfg, false, out);
+}
+
+uint64_t etcd_client_requests(const struct etcd_client *c)
+{
+	return c->requests;
 }
 
 /* ---- one HTTP request --------------------------------------------------- */
 
-static size_t collect(char *data, size_t size, size_t n, void *arg)
+/* Append to the answer read so far; false when it would grow too large or
+ * memory ran out. */
+static bool body_append(struct etcd_client *c, const char *data, size_t len)
 {
-	struct etcd_client *c = arg;
-	size_t len = size * n;
-
 	if (len > MAX_RESPONSE - c->body_len) {
 		c->body_too_large = true;
-		return 0;
+		return false;
 	}
 	if (c->body_len + len + 1 > c->body_cap) {
 		size_t cap = c->body_cap ? c->body_cap : 4096;
@@ -207,14 +269,19 @@ static size_t collect(char *data, size_t size, size_t n, void *arg)
 			cap *= 2;
 		char *p = realloc(c->body, cap);
 		if (!p)
-			return 0;
+			return false;
 		c->body = p;
 		c->body_cap = cap;
 	}
 	memcpy(c->body + c->body_len, data, len);
 	c->body_len += len;
 	c->body[c->body_len] = '\0';
-	return len;
+	return true;
+}
+
+static size_t collect(char *data, size_t size, size_t n, void *arg)
+{
+	return body_append(arg, data, size * n) ? size * n : 0;
 }
 
 static int errno_of_curl(CURLcode rc)
@@ -236,9 +303,8 @@ static int errno_of_curl(CURLcode rc)
 static void log_refusal(struct etcd_client *c, const char *ep,
 			const char *why)
 {
-	if (c->refusal_logged)
+	if (atomic_exchange(&c->cfg->refusal_logged, true))
 		return;
-	c->refusal_logged = true;
 	syslog(LOG_ERR, "etcd %s refused the connection: %s", ep, why);
 }
 
@@ -254,7 +320,7 @@ static bool closed_after_handshake(struct etcd_client *c)
 
 	curl_easy_getinfo(c->curl, CURLINFO_APPCONNECT_TIME_T, &handshake_us);
 	curl_easy_getinfo(c->curl, CURLINFO_HEADER_SIZE, &header_bytes);
-	return c->tls && handshake_us > 0 && header_bytes == 0;
+	return c->cfg->tls && handshake_us > 0 && header_bytes == 0;
 }
 
 static bool refused_by_tls(struct etcd_client *c, CURLcode rc,
@@ -282,22 +348,30 @@ static bool refused_by_tls(struct etcd_client *c, CURLcode rc,
 
 static void set_tls(struct etcd_client *c)
 {
-	if (c->cacert)
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->cacert);
-	if (c->cert)
-		curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->cert);
-	if (c->key)
-		curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->key);
+	const struct etcd_config *cfg = c->cfg;
+
+	if (cfg->cacert)
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, cfg->cacert);
+	if (cfg->cert)
+		curl_easy_setopt(c->curl, CURLOPT_SSLCERT, cfg->cert);
+	if (cfg->key)
+		curl_easy_setopt(c->curl, CURLOPT_SSLKEY, cfg->key);
 }
 
 /* The headers of every request; "Expect:" stops curl from waiting for a
- * 100-continue before large bodies. NULL when out of memory. */
-static struct curl_slist *headers_of(const struct etcd_client *c)
+ * 100-continue before large bodies. A stream asks etcd (through the
+ * gateway's gRPC metadata) to end it when the member loses its leader, as
+ * etcd's own client does: such a member would go on holding the stream
+ * and stop sending events. NULL when out of memory. */
+static struct curl_slist *headers_of(const struct etcd_client *c,
+				     bool stream)
 {
 	struct curl_slist *h =
 		curl_slist_append(NULL, "Content-Type: application/json");
 	struct curl_slist *tail = h ? curl_slist_append(h, "Expect:") : NULL;
 
+	if (tail && stream)
+		tail = curl_slist_append(h, "Grpc-Metadata-hasleader: true");
 	if (tail && c->token) {
 		char *auth = NULL;
 		if (asprintf(&auth, "Authorization: %s", c->token) < 0)
@@ -312,44 +386,57 @@ static struct curl_slist *headers_of(const struct etcd_client *c)
 	return h;
 }
 
-/* POST json to endpoint ep. The easy handle is reused, so its connections
- * stay open between calls. */
-static enum attempt post(struct etcd_client *c, const char *ep,
-			 const char *method, const char *json,
-			 unsigned timeout_ms, long *status, int *err)
+/*
+ * Set the easy handle up to POST json to method on endpoint ep, the answer
+ * going to write(data). timeout_ms 0 sets up a stream: no limit on its
+ * length, and TCP keepalives, so that a member whose host vanished
+ * without closing the connection is noticed. The headers are the caller's
+ * to free once the transfer is over; NULL when out of memory. The easy
+ * handle is reused, so its connections stay open between requests.
+ */
+static struct curl_slist *setup(struct etcd_client *c, const char *ep,
+				const char *method, const char *json,
+				unsigned timeout_ms,
+				curl_write_callback write, void *data)
 {
+	const struct etcd_config *cfg = c->cfg;
+	unsigned connect_ms = cfg->connect_timeout_ms;
+	struct curl_slist *headers = headers_of(c, timeout_ms == 0);
 	char url[512];
-	struct curl_slist *headers = headers_of(c);
 
-	if (!headers) {
-		*err = -ENOMEM;
-		return NOT_SENT;
-	}
-	snprintf(url, sizeof(url), "%s://%s/v3/%s", c->tls ? "https" : "http",
-		 ep, method);
+	if (!headers)
+		return NULL;
+	if (timeout_ms && timeout_ms < connect_ms)
+		connect_ms = timeout_ms;
+	snprintf(url, sizeof(url), "%s://%s/v3/%s",
+		 cfg->tls ? "https" : "http", ep, method);
 	c->body_len = 0;
 	c->body_too_large = false;
+	c->requests++;
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, data);
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)(c->connect_timeout_ms < timeout_ms
-					? c->connect_timeout_ms
-					: timeout_ms));
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
+	if (!timeout_ms) {
+		curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPIDLE, 2L);
+		curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPINTVL, 1L);
+	}
 	set_tls(c);
 	c->curl_error[0] = '\0';
-	CURLcode rc = curl_easy_perform(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(headers);
-	if (rc == CURLE_OK) {
-		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
-		return ANSWERED;
-	}
+	return headers;
+}
+
+/* What a transfer that failed with rc on endpoint ep leaves: *err, and
+ * whether the request may have reached etcd. */
+static enum attempt failed(struct etcd_client *c, CURLcode rc,
+			   const char *ep, int *err)
+{
 	if (refused_by_tls(c, rc, ep)) {
 		*err = -EACCES;
 		return REFUSED;
@@ -358,6 +445,27 @@ static enum attempt post(struct etcd_client *c, const char *ep,
 	long sent = 0;
 	curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &sent);
 	return sent == 0 ? NOT_SENT : MAYBE_SENT;
+}
+
+/* POST json to endpoint ep, the whole answer into c->body. */
+static enum attempt post(struct etcd_client *c, const char *ep,
+			 const char *method, const char *json,
+			 unsigned timeout_ms, long *status, int *err)
+{
+	struct curl_slist *headers =
+		setup(c, ep, method, json, timeout_ms, collect, c);
+
+	if (!headers) {
+		*err = -ENOMEM;
+		return NOT_SENT;
+	}
+	CURLcode rc = curl_easy_perform(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	if (rc != CURLE_OK)
+		return failed(c, rc, ep, err);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+	return ANSWERED;
 }
 
 /* ---- etcd's answers ----------------------------------------------------- */
@@ -379,10 +487,10 @@ static bool refused_before_applying(json_t *answer)
 	       message_has(answer, "too many requests");
 }
 
-static int errno_of_answer(json_t *answer)
+/* The errno of etcd's gRPC status code, and of the message beside it in
+ * answer. */
+static int errno_of_code(json_int_t code, json_t *answer)
 {
-	json_int_t code = json_integer_value(json_object_get(answer, "code"));
-
 	switch (code) {
 	case GRPC_INVALID_ARGUMENT:
 		if (message_has(answer, "too large") ||
@@ -410,6 +518,12 @@ static int errno_of_answer(json_t *answer)
 	default:
 		return -EIO;
 	}
+}
+
+static int errno_of_answer(json_t *answer)
+{
+	return errno_of_code(
+		json_integer_value(json_object_get(answer, "code")), answer);
 }
 
 static bool wants_token(json_t *answer)
@@ -462,9 +576,9 @@ static enum step attempt(struct etcd_client *c, struct call *call,
 			 bool *authed, int *r, json_t **out)
 {
 	int64_t left = call->deadline - monotonic_ms();
-	unsigned t = left < (int64_t)c->timeout_ms ? (unsigned)left
-						    : c->timeout_ms;
-	const char *ep = c->endpoints[c->current];
+	unsigned t = left < (int64_t)c->cfg->timeout_ms ? (unsigned)left
+							 : c->cfg->timeout_ms;
+	const char *ep = c->cfg->endpoints[c->current];
 	long status = 0;
 	int err = 0;
 	enum attempt a = post(c, ep, call->method, call->json, t ? t : 1,
@@ -473,7 +587,7 @@ static enum step attempt(struct etcd_client *c, struct call *call,
 	if (a == REFUSED) {
 		call->last_err = err;
 		*r = err;
-		return ++call->refusals < c->n_endpoints ? NEXT_ENDPOINT : DONE;
+		return ++call->refusals < c->cfg->n_endpoints ? NEXT_ENDPOINT : DONE;
 	}
 	if (a != ANSWERED) {
 		call->last_err = err;
@@ -496,7 +610,7 @@ static enum step attempt(struct etcd_client *c, struct call *call,
 	json_int_t code = json_integer_value(json_object_get(answer, "code"));
 	enum step next = DONE;
 	*r = errno_of_answer(answer);
-	if (wants_token(answer) && c->user && !*authed) {
+	if (wants_token(answer) && c->cfg->user && !*authed) {
 		*authed = true;
 		*r = authenticate(c, call->deadline);
 		next = *r == 0 ? SAME_ENDPOINT : DONE;
@@ -509,6 +623,11 @@ static enum step attempt(struct etcd_client *c, struct call *call,
 	}
 	json_decref(answer);
 	return next;
+}
+
+static void next_endpoint(struct etcd_client *c)
+{
+	c->current = (c->current + 1) % c->cfg->n_endpoints;
 }
 
 static int call_json(struct etcd_client *c, struct call *call, bool authed,
@@ -525,8 +644,8 @@ static int call_json(struct etcd_client *c, struct call *call, bool authed,
 			return r;
 		if (s == SAME_ENDPOINT)
 			continue;
-		c->current = (c->current + 1) % c->n_endpoints;
-		if (++tried % c->n_endpoints == 0) {
+		next_endpoint(c);
+		if (++tried % c->cfg->n_endpoints == 0) {
 			/* Every endpoint failed: an election, a restart. */
 			round++;
 			sleep_ms(round < 8 ? 25 * round : 200);
@@ -539,7 +658,7 @@ static int call_json(struct etcd_client *c, struct call *call, bool authed,
  * worth of retries for a cluster that has none to offer. */
 static int64_t deadline_of(struct etcd_client *c)
 {
-	return monotonic_ms() + 2 * (int64_t)c->timeout_ms;
+	return monotonic_ms() + 2 * (int64_t)c->cfg->timeout_ms;
 }
 
 /* A fresh token. etcd hands every member the simple tokens it issues, but
@@ -548,8 +667,8 @@ static int64_t deadline_of(struct etcd_client *c)
  * the token may be invalid and etcd says so before applying anything. */
 static int authenticate(struct etcd_client *c, int64_t deadline)
 {
-	json_t *body = json_pack("{s:s, s:s}", "name", c->user, "password",
-				 c->password);
+	json_t *body = json_pack("{s:s, s:s}", "name", c->cfg->user,
+				 "password", c->cfg->password);
 	char *json = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_t *answer = NULL;
 
@@ -584,4 +703,188 @@ int etcd_client_call(struct etcd_client *c, const char *method,
 	int r = call_json(c, &call, false, out);
 	free(json);
 	return r;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+struct stream {
+	struct etcd_client *c;
+	etcd_each_fn each;
+	void *arg;
+	size_t scanned; /* bytes of c->body looked at */
+	int depth;	/* of braces, outside strings */
+	bool in_string, escaped;
+	int result;	  /* nonzero: what ended the stream */
+	bool by_each;	  /* each ended it, not etcd or the gateway */
+	bool wants_token; /* etcd refused it for want of a (fresh) token */
+};
+
+/* Whether ch closes an object at the top level; strings may hold braces.
+ * The gateway writes one object per line, but a line may come in pieces,
+ * and nothing says that a value holds no newline. */
+static bool object_ends(struct stream *st, char ch)
+{
+	if (st->in_string) {
+		if (st->escaped)
+			st->escaped = false;
+		else if (ch == '\\')
+			st->escaped = true;
+		else if (ch == '"')
+			st->in_string = false;
+		return false;
+	}
+	if (ch == '"')
+		st->in_string = true;
+	else if (ch == '{')
+		st->depth++;
+	else if (ch == '}' && st->depth > 0)
+		return --st->depth == 0;
+	return false;
+}
+
+/* One object of the stream: the gateway's error, or each's to judge. */
+static int deliver(struct stream *st, json_t *obj)
+{
+	json_t *error = json_object_get(obj, "error");
+
+	if (!error) {
+		int r = st->each(obj, st->arg);
+		st->by_each = true;
+		st->wants_token = r == -EACCES;
+		return r;
+	}
+	st->wants_token = wants_token(error);
+	int r = errno_of_code(
+		json_integer_value(json_object_get(error, "grpc_code")), error);
+	return r ? r : -EIO;
+}
+
+/* Hand the object that ends before c->body[end] over, and drop it. */
+static int hand_over(struct stream *st, size_t end)
+{
+	struct etcd_client *c = st->c;
+	json_error_t error;
+	json_t *obj = json_loadb(c->body, end, 0, &error);
+	int r = obj ? deliver(st, obj) : -EIO;
+
+	json_decref(obj);
+	memmove(c->body, c->body + end, c->body_len - end);
+	c->body_len -= end;
+	st->scanned = 0;
+	return r;
+}
+
+static size_t split_stream(char *data, size_t size, size_t n, void *arg)
+{
+	struct stream *st = arg;
+	struct etcd_client *c = st->c;
+
+	if (!body_append(c, data, size * n)) {
+		st->result = c->body_too_large ? -EFBIG : -ENOMEM;
+		return 0;
+	}
+	while (st->scanned < c->body_len) {
+		if (!object_ends(st, c->body[st->scanned++]))
+			continue;
+		st->result = hand_over(st, st->scanned);
+		if (st->result)
+			return 0;
+	}
+	return size * n;
+}
+
+/* Run the transfer set up on c->curl in c->multi until it ends (*rc), or
+ * until etcd_client_interrupt(): -EINTR. Polling the multi handle rather
+ * than curl_easy_perform() is what lets another thread wake it. */
+static int run_transfer(struct etcd_client *c, CURLcode *rc)
+{
+	int running = 1, left, r = 0;
+	CURLMsg *msg;
+
+	*rc = CURLE_OK;
+	if (curl_multi_add_handle(c->multi, c->curl) != CURLM_OK)
+		return -ENOMEM;
+	for (;;) {
+		if (atomic_load(&c->interrupted)) {
+			r = -EINTR;
+			break;
+		}
+		CURLMcode mc = curl_multi_perform(c->multi, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+		if (mc != CURLM_OK)
+			r = -EIO;
+		if (mc != CURLM_OK || !running)
+			break;
+	}
+	while ((msg = curl_multi_info_read(c->multi, &left)))
+		if (msg->msg == CURLMSG_DONE)
+			*rc = msg->data.result;
+	curl_multi_remove_handle(c->multi, c->curl);
+	return r;
+}
+
+/* One stream on the current endpoint; the next endpoint after a failure
+ * of the connection or of the member. */
+static int stream_once(struct etcd_client *c, const char *method,
+		       const char *json, struct stream *st)
+{
+	const char *ep = c->cfg->endpoints[c->current];
+	struct curl_slist *headers =
+		setup(c, ep, method, json, 0, split_stream, st);
+	CURLcode rc;
+	long status = 0;
+	int err = 0;
+
+	if (!headers)
+		return -ENOMEM;
+	int r = run_transfer(c, &rc);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	if (r < 0)
+		return r;
+	if (st->result && rc == CURLE_WRITE_ERROR) {
+		r = st->result;
+		/* each's reason, or a token to fetch for the same member */
+		if (st->by_each || st->wants_token)
+			return r;
+	} else if (rc != CURLE_OK) {
+		failed(c, rc, ep, &err);
+		r = err;
+	} else {
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+		/* etcd ended the stream: the member is going away. */
+		r = status == 200 ? -ECONNRESET : errno_of_text(c, ep, status);
+	}
+	next_endpoint(c);
+	return r;
+}
+
+int etcd_client_stream(struct etcd_client *c, const char *method,
+		       json_t *body, etcd_each_fn each, void *arg)
+{
+	char *json = json_dumps(body, JSON_COMPACT);
+	bool authed = false;
+	int r;
+
+	if (!json)
+		return -ENOMEM;
+	for (;;) {
+		struct stream st = { .c = c, .each = each, .arg = arg };
+		r = stream_once(c, method, json, &st);
+		if (!st.wants_token || !c->cfg->user || authed)
+			break;
+		authed = true;
+		r = authenticate(c, deadline_of(c));
+		if (r < 0)
+			break;
+	}
+	free(json);
+	return r;
+}
+
+void etcd_client_interrupt(struct etcd_client *c)
+{
+	atomic_store(&c->interrupted, true);
+	curl_multi_wakeup(c->multi);
 }

@@ -25,6 +25,10 @@
  * compares pin each key read to the mod_revision seen. If another writer
  * got in between, the transaction does nothing and the commit starts over,
  * a bounded number of times.
+ *
+ * data_version is etcd's revision. Once asked for, it is followed by an
+ * etcd watch on the store's keys, read by a thread of its own, so that it
+ * is answered from memory (see "the watch" below).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -52,9 +56,22 @@
 #define MAX_LEASE_TTL_S 9000000000LL
 #define LEASE_CACHE 64
 
+/* The watch thread's state; lock guards all but thread and client. */
+struct watch {
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* stopping, for the back-off to notice */
+	pthread_t thread;
+	struct etcd_client *client; /* the thread's own */
+	bool started, stopping;
+	bool live;   /* the stream is up: revision is the answer */
+	bool resync; /* events were lost: start from the current revision */
+	int64_t revision;
+};
+
 struct etcd_engine {
 	struct etcd_client *client;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* around every request of client */
+	struct watch watch;
 	bool read_only;
 	struct kv_buf prefix; /* P 00 */
 	int64_t leases[LEASE_CACHE]; /* seconds whose lease we granted */
@@ -387,11 +404,215 @@ static int snapshot_read(void *engine, const struct kv_range *ranges,
 	return r;
 }
 
-/* etcd's revision: any write anywhere in the cluster moves it, which is
- * more often than this store changes, never less. */
-static int data_version(void *engine, uint64_t *out)
+/* ---- the watch ---------------------------------------------------------- */
+
+/*
+ * data_version is a revision R of etcd such that every change to this
+ * store up to R has been committed when R is returned, and every later
+ * change makes a later answer larger. Reads are linearizable, so a reader
+ * that got R then sees every change up to R; and the watch sends an event
+ * for every later change to the store's keys (every commit writes the
+ * commit key). The answer only grows: R is the largest revision known.
+ *
+ * While the watch is live, R comes from it: the header revision of each of
+ * its responses (the creation, events, progress notifications) is one that
+ * etcd had applied, so every change up to it has been committed; changes
+ * up to it that are still on their way as events are not needed to move
+ * R. While it is not live (before its creation, after a member died or the
+ * stream broke) R is asked of etcd with a range request, as before the
+ * watch existed, and the thread connects again, to the next endpoint, from
+ * R + 1: changes up to R no longer need an event. When those revisions have
+ * been compacted away (or an event was too large to read), it starts from
+ * the current revision instead, and the header of that creation, which is
+ * past the lost events, is a larger R: the change is reported, as "maybe
+ * changed", rather than missed.
+ *
+ * Our own commit raises R to its revision when it returns, so that its
+ * caller counts it (the mount's refresher compares data_version with the
+ * revisions its commits produced). That is safe without waiting for the
+ * watch to confirm the revisions below it: etcd applied them all before
+ * ours, so they are committed, and a reader sees them; and the watch still
+ * reports everything after R. A refresher that took our revision C for the
+ * one just after the version it had seen, and so skipped its walk, was
+ * right: revisions count every write to the cluster, so no other commit
+ * fits between.
+ *
+ * The thread is started by the first data_version (one-shot commands that
+ * never ask pay nothing), never holds the request lock (its stream has a
+ * client of its own), and belongs to the process that started it: a handle
+ * is not to be used across fork() once data_version has been asked.
+ */
+
+/* The revision, when the watch is live. */
+static bool watched_revision(struct etcd_engine *e, int64_t *rev)
 {
-	struct etcd_engine *e = engine;
+	pthread_mutex_lock(&e->watch.lock);
+	bool live = e->watch.live;
+	*rev = e->watch.revision;
+	pthread_mutex_unlock(&e->watch.lock);
+	return live;
+}
+
+/* Make rev known; the largest revision known. */
+static int64_t raise_revision(struct etcd_engine *e, int64_t rev)
+{
+	pthread_mutex_lock(&e->watch.lock);
+	if (rev > e->watch.revision)
+		e->watch.revision = rev;
+	rev = e->watch.revision;
+	pthread_mutex_unlock(&e->watch.lock);
+	return rev;
+}
+
+/* What the stream says: nonzero ends it. */
+static int on_watch_response(json_t *response, void *arg)
+{
+	struct etcd_engine *e = arg;
+	json_t *result = json_object_get(response, "result");
+
+	if (json_is_true(json_object_get(result, "canceled"))) {
+		const char *why = json_string_value(
+			json_object_get(result, "cancel_reason"));
+		if (jint(result, "compact_revision") > 0)
+			return -ESTALE;
+		/* No token, an expired one, or no right to the keys. */
+		return why && (strstr(why, "auth") || strstr(why, "user name") ||
+			       strstr(why, "permission denied"))
+			       ? -EACCES
+			       : -EIO;
+	}
+	int64_t rev = revision_of(result);
+	pthread_mutex_lock(&e->watch.lock);
+	if (json_is_true(json_object_get(result, "created")))
+		e->watch.live = true;
+	if (e->watch.live && rev > e->watch.revision)
+		e->watch.revision = rev;
+	pthread_mutex_unlock(&e->watch.lock);
+	return 0;
+}
+
+/* The watch of every key under P 00, from the revision after the largest
+ * known, or from the current one when there is none or events were lost.
+ * Progress notifications move the revision now and then (every 10 min by
+ * etcd's default) when only other stores change. */
+static json_t *watch_request(struct etcd_engine *e)
+{
+	struct kv_buf end = { 0 };
+	int64_t start = 0;
+
+	pthread_mutex_lock(&e->watch.lock);
+	if (!e->watch.resync && e->watch.revision)
+		start = e->watch.revision + 1;
+	e->watch.resync = false;
+	pthread_mutex_unlock(&e->watch.lock);
+	json_t *create = NULL;
+	if (kv_buf_append(&end, e->prefix.data, e->prefix.len) == 0) {
+		end.data[end.len - 1] = 0x01;
+		create = json_pack("{s:o, s:o, s:b}", "key", b64_buf(&e->prefix),
+				   "range_end", b64_buf(&end),
+				   "progress_notify", 1);
+	}
+	kv_buf_free(&end);
+	if (create && start && !put_field(create, "start_revision",
+					  jrev(start))) {
+		json_decref(create);
+		create = NULL;
+	}
+	return create ? json_pack("{s:o}", "create_request", create) : NULL;
+}
+
+/* The stream ended with r: no longer live. Whether it had been. */
+static bool watch_lost(struct etcd_engine *e, int r)
+{
+	pthread_mutex_lock(&e->watch.lock);
+	bool was_live = e->watch.live;
+	e->watch.live = false;
+	if (r == -ESTALE || r == -EFBIG)
+		e->watch.resync = true;
+	pthread_mutex_unlock(&e->watch.lock);
+	return was_live;
+}
+
+/* Wait before connecting again, longer after each failure in a row, up to
+ * a second; false when the engine is closing. */
+static bool watch_back_off(struct etcd_engine *e, unsigned failures)
+{
+	unsigned ms = failures < 40 ? 25 * failures : 1000;
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->watch.lock);
+	while (!e->watch.stopping &&
+	       pthread_cond_timedwait(&e->watch.wake, &e->watch.lock,
+				      &until) != ETIMEDOUT)
+		;
+	bool go_on = !e->watch.stopping;
+	pthread_mutex_unlock(&e->watch.lock);
+	return go_on;
+}
+
+static void *watch_main(void *arg)
+{
+	struct etcd_engine *e = arg;
+	unsigned failures = 0;
+
+	for (;;) {
+		json_t *request = watch_request(e);
+		int r = request ? etcd_client_stream(e->watch.client, "watch",
+						     request,
+						     on_watch_response, e)
+				: -ENOMEM;
+		json_decref(request);
+		/* A stream that had been live goes straight to the next
+		 * endpoint; a member that will not take one is waited for. */
+		failures = watch_lost(e, r) ? 0 : failures + 1;
+		if (r == -EINTR || !watch_back_off(e, failures))
+			return NULL;
+	}
+}
+
+static void watch_start(struct etcd_engine *e)
+{
+	struct watch *w = &e->watch;
+
+	pthread_mutex_lock(&w->lock);
+	if (!w->started && !w->stopping &&
+	    etcd_client_fork(e->client, &w->client) == 0) {
+		w->started = pthread_create(&w->thread, NULL, watch_main, e) == 0;
+		if (!w->started) {
+			etcd_client_free(w->client);
+			w->client = NULL;
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Stop the thread, at once: its stream is interrupted, not waited out. */
+static void watch_stop(struct etcd_engine *e)
+{
+	struct watch *w = &e->watch;
+
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->wake);
+	bool started = w->started;
+	pthread_mutex_unlock(&w->lock);
+	if (!started)
+		return;
+	etcd_client_interrupt(w->client);
+	pthread_join(w->thread, NULL);
+	etcd_client_free(w->client);
+}
+
+/* etcd's current revision, asked with a count_only range of one key. */
+static int current_revision(struct etcd_engine *e, int64_t *rev)
+{
 	struct kv_buf k = { 0 };
 	json_t *answer = NULL;
 
@@ -402,11 +623,28 @@ static int data_version(void *engine, uint64_t *out)
 			      : NULL;
 	r = r < 0 ? r : call(e, "kv/range", body, true, &answer);
 	if (r == 0)
-		*out = (uint64_t)revision_of(answer);
+		*rev = revision_of(answer);
 	json_decref(answer);
 	pthread_mutex_unlock(&e->lock);
 	kv_buf_free(&k);
 	return r;
+}
+
+static int data_version(void *engine, uint64_t *out)
+{
+	struct etcd_engine *e = engine;
+	int64_t rev;
+
+	if (watched_revision(e, &rev)) {
+		*out = (uint64_t)rev;
+		return 0;
+	}
+	int r = current_revision(e, &rev);
+	if (r < 0)
+		return r;
+	*out = (uint64_t)raise_revision(e, rev);
+	watch_start(e);
+	return 0;
 }
 
 /* ---- commits ------------------------------------------------------------ */
@@ -859,8 +1097,10 @@ static int atomic_write(void *engine, const struct kv_atomic *a,
 	}
 	pthread_mutex_unlock(&e->lock);
 	plan_free(&p);
-	if (r == 0)
+	if (r == 0) {
 		versionstamp_of(revision, versionstamp);
+		raise_revision(e, revision);
+	}
 	return r;
 }
 
@@ -912,8 +1152,10 @@ static int sweep_batch(struct etcd_engine *e, json_t *answer, int64_t now_ms,
 			 json_pack("{s:O, s:O}", "compare", compare, "success",
 				   success),
 			 false, &answer2);
-	if (r == 0 && json_is_true(json_object_get(answer2, "succeeded")))
+	if (r == 0 && json_is_true(json_object_get(answer2, "succeeded"))) {
 		*deleted += n;
+		raise_revision(e, revision_of(answer2));
+	}
 	json_decref(answer2);
 	json_decref(compare);
 	json_decref(success);
@@ -1119,15 +1361,15 @@ static int compact(void *engine)
 {
 	struct etcd_engine *e = engine;
 	json_t *answer = NULL;
-	uint64_t rev;
+	int64_t rev;
 
 	if (e->read_only)
 		return -EROFS;
-	int r = data_version(engine, &rev);
+	int r = current_revision(e, &rev);
 	pthread_mutex_lock(&e->lock);
 	if (r == 0)
 		r = call(e, "kv/compaction",
-			 json_pack("{s:o, s:b}", "revision", jrev((int64_t)rev),
+			 json_pack("{s:o, s:b}", "revision", jrev(rev),
 				   "physical", 1),
 			 true, &answer);
 	pthread_mutex_unlock(&e->lock);
@@ -1142,10 +1384,18 @@ static bool read_only(void *engine)
 
 static void engine_free(struct etcd_engine *e)
 {
+	watch_stop(e);
 	etcd_client_free(e->client);
 	kv_buf_free(&e->prefix);
+	pthread_cond_destroy(&e->watch.wake);
+	pthread_mutex_destroy(&e->watch.lock);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
+}
+
+struct etcd_client *kv_etcd_engine_client(void *engine)
+{
+	return ((struct etcd_engine *)engine)->client;
 }
 
 static void engine_close(void *engine)
@@ -1444,6 +1694,12 @@ static int engine_new(const struct etcd_uri *u, bool read_only,
 
 	if (!e)
 		return -ENOMEM;
+	pthread_condattr_t monotonic;
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->watch.wake, &monotonic);
+	pthread_condattr_destroy(&monotonic);
+	pthread_mutex_init(&e->watch.lock, NULL);
 	pthread_mutex_init(&e->lock, NULL);
 	e->read_only = read_only;
 	int r = kv_buf_append(&e->prefix, u->prefix, strlen(u->prefix));

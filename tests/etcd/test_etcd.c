@@ -1,8 +1,9 @@
 /*
  * test_etcd.c — what only the etcd engine does: its layout in etcd (keys
  * under the prefix, value headers, versionstamps from mod_revision, shared
- * leases), its URIs, its format key, races between handles, and failover
- * when a member of the cluster dies in the middle of a write workload.
+ * leases), its URIs, its format key, races between handles, data_version
+ * answered by the engine's etcd watch, and failover when a member of the
+ * cluster dies in the middle of a write workload or under a watch.
  * What every engine does is tests/unit/test_store.c, run on etcd too.
  *
  * The test case "engine" uses the cluster of KVFS_ETCD_ENDPOINTS (see
@@ -541,17 +542,126 @@ START_TEST(concurrent_sums_from_separate_handles_lose_nothing)
 }
 END_TEST
 
-START_TEST(another_handles_commit_moves_the_data_version)
-{
-	struct kv_store *a = open_uri(uri, true), *b = open_uri(uri, false);
-	uint64_t before, after;
+/* ---- data_version and the watch ---------------------------------------- */
 
-	ck_assert_int_eq(kv_store_data_version(a, &before), 0);
-	ck_assert_int_eq(set(b, "k", "v", -1, NULL), 0);
-	ck_assert_int_eq(kv_store_data_version(a, &after), 0);
-	ck_assert_uint_gt(after, before);
-	kv_store_close(a);
+/* An engine opened directly, to count the requests its client makes. */
+struct engine {
+	void *e;
+	const struct kv_engine_ops *ops;
+};
+
+static struct engine engine_open(const char *u)
+{
+	struct engine g;
+
+	ck_assert_int_eq(kv_etcd_engine_open(u, false, true, &g.e, &g.ops), 0);
+	return g;
+}
+
+static uint64_t version(struct engine *g)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(g->ops->data_version(g->e, &v), 0);
+	return v;
+}
+
+static uint64_t requests(struct engine *g)
+{
+	return etcd_client_requests(kv_etcd_engine_client(g->e));
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ask data_version until the watch answers it: without a request. */
+static void wait_for_the_watch(struct engine *g)
+{
+	for (int i = 0; i < 500; i++) {
+		uint64_t sent = requests(g);
+		version(g);
+		if (requests(g) == sent)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("data_version is still asked of etcd after 5 s");
+}
+
+/* Ask data_version until it reaches rev: the ms that took. */
+static int64_t ms_until_version(struct engine *g, uint64_t rev)
+{
+	int64_t start = monotonic_ms();
+
+	while (version(g) < rev) {
+		ck_assert_int_lt(monotonic_ms() - start, 5000);
+		usleep(5000);
+	}
+	return monotonic_ms() - start;
+}
+
+START_TEST(another_handles_commit_moves_the_data_version_within_a_second)
+{
+	struct engine a = engine_open(uri);
+	struct kv_store *b = open_uri(uri, false);
+	uint8_t vs[KV_VERSIONSTAMP_LEN];
+
+	uint64_t before = version(&a);
+	wait_for_the_watch(&a);
+	uint64_t sent = requests(&a);
+	ck_assert_int_eq(set(b, "k", "v", -1, vs), 0);
+	ck_assert_uint_gt(vs_revision(vs), before);
+	ck_assert_int_le(ms_until_version(&a, vs_revision(vs)), 1000);
+	/* The watch told it: data_version asked etcd nothing. */
+	ck_assert_uint_eq(requests(&a), sent);
 	kv_store_close(b);
+	a.ops->close(a.e);
+}
+END_TEST
+
+START_TEST(own_commit_is_counted_when_it_returns)
+{
+	struct engine a = engine_open(uri);
+	struct kv_buf k = skey("mine");
+	struct kv_mutation m = { .type = KV_MUT_SET,
+				 .key = k.data,
+				 .key_len = k.len,
+				 .encoding = KV_ENC_BYTES,
+				 .value = (const uint8_t *)"v",
+				 .value_len = 1,
+				 .expire_in_ms = -1 };
+	struct kv_atomic at = { .mutations = &m, .n_mutations = 1 };
+	uint8_t vs[KV_VERSIONSTAMP_LEN];
+
+	version(&a);
+	wait_for_the_watch(&a);
+	/* The watch's event for a commit may come after the commit returns:
+	 * many commits, so that some do. */
+	for (int i = 0; i < 50; i++) {
+		ck_assert_int_eq(a.ops->atomic_write(a.e, &at, 0, NULL, vs), 0);
+		uint64_t sent = requests(&a);
+		ck_assert_uint_ge(version(&a), vs_revision(vs));
+		ck_assert_uint_eq(requests(&a), sent);
+	}
+	kv_buf_free(&k);
+	a.ops->close(a.e);
+}
+END_TEST
+
+START_TEST(close_with_a_live_watch_returns_promptly)
+{
+	struct engine a = engine_open(uri);
+
+	version(&a);
+	wait_for_the_watch(&a);
+	int64_t start = monotonic_ms();
+	a.ops->close(a.e);
+	/* Not a poll's timeout (1 s) nor a request's (5 s). */
+	ck_assert_int_lt(monotonic_ms() - start, 500);
 }
 END_TEST
 
@@ -688,6 +798,36 @@ START_TEST(writes_go_on_when_a_member_dies_and_it_catches_up)
 }
 END_TEST
 
+START_TEST(the_watch_moves_to_another_member_and_misses_nothing)
+{
+	char u[512];
+	uint8_t down[KV_VERSIONSTAMP_LEN], up[KV_VERSIONSTAMP_LEN];
+
+	/* The watch starts on member 1, the one that is killed. */
+	snprintf(u, sizeof(u), "etcd://%s/watch-failover?timeout=2000",
+		 cluster_eps);
+	struct engine a = engine_open(u);
+	struct kv_store *b = open_uri(u, false);
+	version(&a);
+	wait_for_the_watch(&a);
+	cluster("kill", 1);
+	ck_assert_int_eq(set(b, "while-down", "x", -1, down), 0);
+	/* Not asked meanwhile, the watch connects to another member from
+	 * the revision after the last it saw, and counts the change made
+	 * while it was down: no request. */
+	sleep(3);
+	uint64_t sent = requests(&a);
+	ck_assert_uint_ge(version(&a), vs_revision(down));
+	ck_assert_uint_eq(requests(&a), sent);
+	ck_assert_int_eq(set(b, "after", "y", -1, up), 0);
+	ck_assert_int_le(ms_until_version(&a, vs_revision(up)), 1000);
+	ck_assert_uint_eq(requests(&a), sent);
+	kv_store_close(b);
+	a.ops->close(a.e);
+	cluster("restart", 1);
+}
+END_TEST
+
 static Suite *etcd_suite(void)
 {
 	Suite *s = suite_create("etcd");
@@ -715,13 +855,17 @@ static Suite *etcd_suite(void)
 	tcase_add_test(tc, nested_prefixes_are_separate_stores);
 	tcase_add_test(tc, metadata_lives_apart_from_the_keys);
 	tcase_add_test(tc, concurrent_sums_from_separate_handles_lose_nothing);
-	tcase_add_test(tc, another_handles_commit_moves_the_data_version);
+	tcase_add_test(
+		tc, another_handles_commit_moves_the_data_version_within_a_second);
+	tcase_add_test(tc, own_commit_is_counted_when_it_returns);
+	tcase_add_test(tc, close_with_a_live_watch_returns_promptly);
 	suite_add_tcase(s, tc);
 
 	TCase *fo = tcase_create("failover");
 	tcase_add_unchecked_fixture(fo, cluster_start, cluster_stop);
 	tcase_set_timeout(fo, 120);
 	tcase_add_test(fo, writes_go_on_when_a_member_dies_and_it_catches_up);
+	tcase_add_test(fo, the_watch_moves_to_another_member_and_misses_nothing);
 	suite_add_tcase(s, fo);
 	return s;
 }
