@@ -37,6 +37,18 @@ static inline uint64_t kv_u64_combine(enum kv_mutation_type type,
 	}
 }
 
+/* The data_version a versionstamp was committed at (its first 8 bytes,
+ * big-endian). */
+static inline uint64_t kv_versionstamp_version(
+	const uint8_t vs[KV_VERSIONSTAMP_LEN])
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | vs[i];
+	return v;
+}
+
 /* Append a copy of name[0..name_len) and value[0..len) to list: -EIO when
  * the name holds a NUL, so that it could not be named again. */
 int kv_meta_list_push(struct kv_meta_list *list, const char *name,
@@ -65,6 +77,17 @@ struct kv_engine_ops {
 
 	/* The commit counter; changes whenever anyone commits. */
 	int (*data_version)(void *engine, uint64_t *out);
+
+	/*
+	 * The data_version (as data_version() reports it) that the write
+	 * transaction of this engine's own commit with versionstamp vs
+	 * started from, before its bump. -ENOENT when the engine no longer
+	 * knows that commit's (SQLite, whose steps are random, remembers
+	 * its latest commit's only).
+	 */
+	int (*commit_start)(void *engine,
+			    const uint8_t vs[KV_VERSIONSTAMP_LEN],
+			    uint64_t *out);
 
 	/* Delete rows expired at now_ms, bump the version once if any. */
 	int (*sweep)(void *engine, int64_t now_ms, size_t *deleted);

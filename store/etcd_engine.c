@@ -1104,6 +1104,16 @@ static int atomic_write(void *engine, const struct kv_atomic *a,
 	return r;
 }
 
+/* One etcd transaction is one revision, so a commit's transaction started
+ * from the revision just before its own, whatever writes came before. */
+static int commit_start(void *engine, const uint8_t vs[KV_VERSIONSTAMP_LEN],
+			uint64_t *out)
+{
+	(void)engine;
+	*out = kv_versionstamp_version(vs) - 1;
+	return 0;
+}
+
 /* ---- the sweep ---------------------------------------------------------- */
 
 /*
@@ -1409,6 +1419,7 @@ static const struct kv_engine_ops etcd_ops = {
 	.snapshot_read = snapshot_read,
 	.atomic_write = atomic_write,
 	.data_version = data_version,
+	.commit_start = commit_start,
 	.sweep = sweep,
 	.meta_get = meta_get,
 	.meta_set = meta_set,

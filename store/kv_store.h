@@ -316,6 +316,21 @@ int kv_store_commit(struct kv_store *s, const struct kv_atomic *a,
 		    uint8_t versionstamp[KV_VERSIONSTAMP_LEN]);
 
 /*
+ * The data_version that the write transaction of this handle's commit
+ * with versionstamp vs (as kv_store_commit() gave it) started from: read
+ * inside that transaction, before its bump. When it equals a
+ * kv_store_data_version() read earlier, no other writer committed in
+ * between, and the commit's own version accounts for every change up to
+ * it (a mount need not look for other writers' changes then). On etcd it
+ * is the revision before the commit's (one transaction, one revision). The
+ * SQLite engine steps the version by 1..9 at random and remembers the step
+ * of the handle's latest commit only: -ENOENT for any earlier commit.
+ */
+int kv_store_commit_start(struct kv_store *s,
+			  const uint8_t vs[KV_VERSIONSTAMP_LEN],
+			  uint64_t *start);
+
+/*
  * Delete expired rows and bump the version by 1 when any was deleted, as
  * Deno's sweep does. *deleted (may be NULL) gets the count.
  */

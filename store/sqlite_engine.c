@@ -152,6 +152,9 @@ struct sqlite_engine {
 	unsigned busy_budget_ms;
 	int64_t busy_deadline_ms; /* monotonic; set when an operation starts */
 	uint64_t rng;		  /* xorshift64 state for version steps */
+	/* The latest commit's version and the one its transaction started
+	 * from: the step between them is random, so only we know it. */
+	int64_t last_version, last_start;
 	sqlite3_stmt *stmts[ST_COUNT];
 };
 
@@ -611,14 +614,17 @@ static unsigned version_step(struct sqlite_engine *e)
 }
 
 static int apply_atomic(struct sqlite_engine *e, const struct kv_atomic *a,
-			int64_t now_ms, int64_t *version)
+			int64_t now_ms, int64_t *version, int64_t *start)
 {
 	int r = 0;
 
 	for (size_t i = 0; i < a->n_checks && r == 0; i++)
 		r = check_holds(e, &a->checks[i], now_ms);
-	if (r == 0)
-		r = bump_version(e, version_step(e), version);
+	if (r == 0) {
+		unsigned step = version_step(e);
+		r = bump_version(e, step, version);
+		*start = *version - step;
+	}
 	for (size_t i = 0; i < a->n_mutations && r == 0; i++)
 		r = apply_mutation(e, &a->mutations[i], *version, now_ms);
 	return r;
@@ -648,7 +654,7 @@ static int atomic_write(void *engine, const struct kv_atomic *a,
 			uint8_t versionstamp[KV_VERSIONSTAMP_LEN])
 {
 	struct sqlite_engine *e = engine;
-	int64_t version = 0;
+	int64_t version = 0, start = 0;
 
 	if (e->read_only)
 		return -EROFS;
@@ -662,10 +668,30 @@ static int atomic_write(void *engine, const struct kv_atomic *a,
 			finish(e, r);
 	}
 	if (r == 0)
-		r = finish(e, apply_atomic(e, a, now_ms, &version));
+		r = finish(e, apply_atomic(e, a, now_ms, &version, &start));
+	if (r == 0) {
+		e->last_version = version;
+		e->last_start = start;
+	}
 	end_operation(e);
 	if (r == 0)
 		versionstamp_of(version, versionstamp);
+	return r;
+}
+
+static int commit_start(void *engine, const uint8_t vs[KV_VERSIONSTAMP_LEN],
+			uint64_t *out)
+{
+	struct sqlite_engine *e = engine;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->last_version > 0 &&
+	    kv_versionstamp_version(vs) == (uint64_t)e->last_version) {
+		*out = (uint64_t)e->last_start;
+		r = 0;
+	}
+	pthread_mutex_unlock(&e->lock);
 	return r;
 }
 
@@ -921,6 +947,7 @@ static const struct kv_engine_ops sqlite_ops = {
 	.snapshot_read = snapshot_read,
 	.atomic_write = atomic_write,
 	.data_version = data_version,
+	.commit_start = commit_start,
 	.sweep = sweep,
 	.meta_get = meta_get,
 	.meta_set = meta_set,

@@ -1236,6 +1236,13 @@ int kv_store_commit(struct kv_store *s, const struct kv_atomic *a,
 	return r;
 }
 
+int kv_store_commit_start(struct kv_store *s,
+			  const uint8_t vs[KV_VERSIONSTAMP_LEN],
+			  uint64_t *start)
+{
+	return s->ops->commit_start(s->engine, vs, start);
+}
+
 int kv_store_sweep(struct kv_store *s, size_t *deleted)
 {
 	if (deleted)

@@ -600,6 +600,70 @@ START_TEST(empty_commit_still_bumps_the_version)
 }
 END_TEST
 
+/* ---- the version a commit started from -------------------------------- */
+
+START_TEST(commit_start_is_the_version_read_just_before_when_alone)
+{
+	struct kv_store *s = open_store(NULL);
+	struct kv_buf k = skey("alone", NULL);
+	uint8_t vs[KV_VERSIONSTAMP_LEN];
+
+	/* Enough commits that SQLite's random steps are not all 1. */
+	for (int i = 0; i < 20; i++) {
+		uint64_t before = version_of(s), start = 0;
+		ck_assert_int_eq(commit1(s, set_of(&k, KV_ENC_BYTES, "v", 1),
+					 vs),
+				 0);
+		ck_assert_int_eq(kv_store_commit_start(s, vs, &start), 0);
+		ck_assert_uint_eq(start, before);
+		ck_assert_uint_gt(vs_version(vs), start);
+	}
+	kv_store_close(s);
+	kv_buf_free(&k);
+}
+END_TEST
+
+START_TEST(commit_start_differs_when_another_handle_committed_between)
+{
+	struct kv_store *s = open_store(NULL);
+	struct kv_store *other = open_store(NULL);
+	struct kv_buf k = skey("mine", NULL);
+	struct kv_buf ko = skey("theirs", NULL);
+	uint8_t vs[KV_VERSIONSTAMP_LEN], vs_other[KV_VERSIONSTAMP_LEN];
+	uint64_t before = version_of(s), start = 0;
+
+	ck_assert_int_eq(commit1(other, set_of(&ko, KV_ENC_BYTES, "o", 1),
+				 vs_other),
+			 0);
+	ck_assert_int_eq(commit1(s, set_of(&k, KV_ENC_BYTES, "m", 1), vs), 0);
+	ck_assert_int_eq(kv_store_commit_start(s, vs, &start), 0);
+	ck_assert_uint_ne(start, before);
+	ck_assert_uint_ge(start, vs_version(vs_other));
+	ck_assert_uint_lt(start, vs_version(vs));
+	kv_store_close(other);
+	kv_store_close(s);
+	kv_buf_free(&k);
+	kv_buf_free(&ko);
+}
+END_TEST
+
+START_TEST(commit_start_of_an_earlier_commit_is_enoent_on_sqlite)
+{
+	struct kv_store *s = open_store(NULL);
+	struct kv_buf k = skey("twice", NULL);
+	uint8_t vs1[KV_VERSIONSTAMP_LEN], vs2[KV_VERSIONSTAMP_LEN];
+	uint64_t start;
+
+	ck_assert_int_eq(commit1(s, set_of(&k, KV_ENC_BYTES, "1", 1), vs1), 0);
+	ck_assert_int_eq(commit1(s, set_of(&k, KV_ENC_BYTES, "2", 1), vs2), 0);
+	ck_assert_int_eq(kv_store_commit_start(s, vs1, &start), -ENOENT);
+	ck_assert_int_eq(kv_store_commit_start(s, vs2, &start), 0);
+	ck_assert_uint_eq(start, vs_version(vs1));
+	kv_store_close(s);
+	kv_buf_free(&k);
+}
+END_TEST
+
 enum { THREADS = 4, EACH = 40 };
 
 struct thread_job {
@@ -2022,6 +2086,9 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, empty_commit_still_bumps_the_version);
 	tcase_add_test(tc,
 		       concurrent_threads_commit_with_distinct_versionstamps);
+	tcase_add_test(tc, commit_start_is_the_version_read_just_before_when_alone);
+	tcase_add_test(tc,
+		       commit_start_differs_when_another_handle_committed_between);
 	tcase_add_test(tc,
 		       check_by_versionstamp_passes_then_fails_without_bump);
 	tcase_add_test(tc, check_of_absence_passes_then_fails);
@@ -2086,6 +2153,8 @@ static Suite *store_suite(void)
 	tcase_add_test(file, empty_value_round_trips_as_empty_bytes);
 	tcase_add_test(file, written_rows_carry_denos_columns);
 	tcase_add_test(file, versionstamps_strictly_increase_by_1_to_9);
+	tcase_add_test(file,
+		       commit_start_of_an_earlier_commit_is_enoent_on_sqlite);
 	tcase_add_test(file,
 		       sweep_deletes_expired_rows_and_bumps_the_version_by_1);
 	tcase_add_test(file, rows_deno_cannot_read_are_eio_for_their_key_alone);
