@@ -427,8 +427,12 @@ static int commit_checked(struct kvfs *fs, const uint8_t *key, size_t key_len,
 	struct kv_atomic a = {&check, 1, &m, 1};
 	uint8_t stamp[KV_VERSIONSTAMP_LEN];
 	int r = kv_store_commit(fs->store, &a, stamp);
-	if (r == 0 && value)
+	if (r == 0)
+		refresh_own_commit(fs, stamp);
+	if (r == 0 && value) {
 		times_written(fs, key, key_len, stamp);
+		nodes_committed(fs, key, key_len, stamp);
+	}
 	return r == -EFBIG ? -ENOSPC : r;
 }
 

@@ -187,6 +187,8 @@ static int rename_dir(struct kvfs *fs, struct end *src, struct end *dst)
 		struct kv_atomic a = {.mutations = m,
 				      .n_mutations = 2 * entries.n};
 		r = kv_store_commit(fs->store, &a, vs);
+		if (r == 0)
+			refresh_own_commit(fs, vs);
 		if (r == -E2BIG)
 			r = -EXDEV;
 	}
@@ -255,9 +257,26 @@ static int move_value(struct kvfs *fs, struct end *src, struct end *dst)
 	struct kv_atomic a = {.mutations = m, .n_mutations = 2};
 	uint8_t vs[KV_VERSIONSTAMP_LEN];
 	int r = kv_store_commit(fs->store, &a, vs);
-	if (r == 0)
+	if (r == 0) {
+		refresh_own_commit(fs, vs);
 		times_carry(fs, e->key, e->key_len, e->versionstamp,
 			    dst->key.data, dst->key.len, vs);
+		nodes_committed(fs, dst->key.data, dst->key.len, vs);
+	}
+	return r;
+}
+
+/* Delete the value at key, an own commit the refresher need not look at. */
+static int delete_value(struct kvfs *fs, const struct kv_buf *key)
+{
+	struct kv_mutation m = {.type = KV_MUT_DELETE,
+				.key = key->data,
+				.key_len = key->len};
+	struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
+	uint8_t vs[KV_VERSIONSTAMP_LEN];
+	int r = kv_store_commit(fs->store, &a, vs);
+	if (r == 0)
+		refresh_own_commit(fs, vs);
 	return r;
 }
 
@@ -285,13 +304,8 @@ static int stash_value(struct kvfs *fs, struct end *src, struct end *dst)
 	if (r == 0)
 		r = kv_buf_append(&text, src->ki.rendering.data,
 				  src->ki.rendering.len);
-	if (r == 0) {
-		struct kv_mutation m = {.type = KV_MUT_DELETE,
-					.key = src->key.data,
-					.key_len = src->key.len};
-		struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
-		r = kv_store_commit(fs->store, &a, NULL);
-	}
+	if (r == 0)
+		r = delete_value(fs, &src->key);
 	struct node *n = src->node;
 	if (r == 0) {
 		drop_node(fs, dst->node);
@@ -347,15 +361,7 @@ static int rename_file(struct kvfs *fs, struct end *src, struct end *dst,
 	if (src->kind == NODE_SCRATCH)
 		r = save_scratch(fs, src, dst);
 	else if (n && n->pending)
-		r = dst->ki.has_value ? kv_store_commit(
-			fs->store,
-			&(struct kv_atomic){
-				.mutations = &(struct kv_mutation){
-					.type = KV_MUT_DELETE,
-					.key = dst->key.data,
-					.key_len = dst->key.len},
-				.n_mutations = 1},
-			NULL) : 0;
+		r = dst->ki.has_value ? delete_value(fs, &dst->key) : 0;
 	else
 		r = move_value(fs, src, dst);
 	if (r < 0)

@@ -289,12 +289,14 @@ static void check_node(struct kvfs *fs, struct node *n, void *arg)
 void refresh_own_commit(struct kvfs *fs,
 			const uint8_t vs[KV_VERSIONSTAMP_LEN])
 {
-	/* Every commit raises the version by 1 or more: ours landing just
-	 * one above the version accounted for leaves no room for another
-	 * writer's commit. Any other step may hide one (SQLite steps by 1
-	 * to 9 at random), and is left to the refresher to look at. */
-	if (vs_version(vs) == fs->seen_version + 1)
-		fs->seen_version++;
+	uint64_t start;
+
+	/* Our transaction started from the version accounted for: no other
+	 * writer's commit lies between, whatever the step. Otherwise (or
+	 * when the store no longer knows) the refresher looks. */
+	if (kv_store_commit_start(fs->store, vs, &start) == 0 &&
+	    start == fs->seen_version)
+		fs->seen_version = vs_version(vs);
 }
 
 /* A node whose value our own commit changed, with no reply telling the
