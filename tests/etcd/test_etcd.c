@@ -798,7 +798,35 @@ START_TEST(writes_go_on_when_a_member_dies_and_it_catches_up)
 }
 END_TEST
 
-START_TEST(the_watch_moves_to_another_member_and_misses_nothing)
+/* The endpoints of the failover cluster but member 1's. */
+static const char *members_left(void)
+{
+	return strchr(cluster_eps, ',') + 1;
+}
+
+static void compact_to(uint64_t rev)
+{
+	struct raw r = raw_open(members_left());
+	char s[24];
+	json_t *answer = NULL;
+
+	snprintf(s, sizeof(s), "%llu", (unsigned long long)rev);
+	json_t *body = json_pack("{s:s}", "revision", s);
+	ck_assert_int_eq(etcd_client_call(r.c, "kv/compaction", body, true,
+					  &answer),
+			 0);
+	json_decref(body);
+	json_decref(answer);
+	etcd_client_free(r.c);
+}
+
+/*
+ * Kill member 1, under the watch of a, and commit through b meanwhile,
+ * compacting the history up to that commit when asked; then a, not asked
+ * meanwhile, has connected its watch to another member and counts the
+ * commit without a request.
+ */
+static void watch_across_a_kill(bool compact)
 {
 	char u[512];
 	uint8_t down[KV_VERSIONSTAMP_LEN], up[KV_VERSIONSTAMP_LEN];
@@ -812,9 +840,10 @@ START_TEST(the_watch_moves_to_another_member_and_misses_nothing)
 	wait_for_the_watch(&a);
 	cluster("kill", 1);
 	ck_assert_int_eq(set(b, "while-down", "x", -1, down), 0);
-	/* Not asked meanwhile, the watch connects to another member from
-	 * the revision after the last it saw, and counts the change made
-	 * while it was down: no request. */
+	/* Past the revision the watch will ask to start from. */
+	ck_assert_int_eq(set(b, "while-down", "z", -1, down), 0);
+	if (compact)
+		compact_to(vs_revision(down));
 	sleep(3);
 	uint64_t sent = requests(&a);
 	ck_assert_uint_ge(version(&a), vs_revision(down));
@@ -825,6 +854,20 @@ START_TEST(the_watch_moves_to_another_member_and_misses_nothing)
 	kv_store_close(b);
 	a.ops->close(a.e);
 	cluster("restart", 1);
+}
+
+/* It connects again from the revision after the last it saw. */
+START_TEST(the_watch_moves_to_another_member_and_misses_nothing)
+{
+	watch_across_a_kill(false);
+}
+END_TEST
+
+/* The revisions it would start from are gone: it starts from the current
+ * one, which is past the commit. */
+START_TEST(the_watch_restarts_after_a_compaction_and_misses_nothing)
+{
+	watch_across_a_kill(true);
 }
 END_TEST
 
@@ -866,6 +909,8 @@ static Suite *etcd_suite(void)
 	tcase_set_timeout(fo, 120);
 	tcase_add_test(fo, writes_go_on_when_a_member_dies_and_it_catches_up);
 	tcase_add_test(fo, the_watch_moves_to_another_member_and_misses_nothing);
+	tcase_add_test(fo,
+		       the_watch_restarts_after_a_compaction_and_misses_nothing);
 	suite_add_tcase(s, fo);
 	return s;
 }
