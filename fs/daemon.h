@@ -72,6 +72,10 @@ struct node {
 	bool rendered_writable;
 	struct node *rendered_older;
 	struct node *rendered_newer;
+	/* On fs->in_memory: made pending or scratch (daemon_nodes.c). */
+	bool in_memory_listed;
+	struct node *in_memory_prev;
+	struct node *in_memory_next;
 };
 
 /* The file times and mode of one key, kept while its value is unchanged. */
@@ -171,6 +175,10 @@ struct kvfs {
 	struct reported_row *reported;
 	struct handle *handles;
 	size_t n_in_memory; /* pending and scratch nodes */
+	/* Those nodes, so that looking for a directory's children in
+	 * memory walks them alone, not every node. It may also hold nodes
+	 * that stopped being pending or scratch: walks drop them. */
+	struct node *in_memory;
 
 	struct timespec mount_time;
 	uint64_t mount_version;
@@ -214,6 +222,13 @@ void node_close(struct kvfs *fs, struct node *n);
 /* Call fn for every node (refresh, directory rename). */
 void nodes_each(struct kvfs *fs, void (*fn)(struct kvfs *, struct node *,
 					    void *), void *arg);
+/* Mark n a file created through the mount and not yet committed (or no
+ * longer), counted in fs->n_in_memory. */
+void node_set_pending(struct kvfs *fs, struct node *n, bool pending);
+/* Call fn for every pending or scratch node, attached or not. */
+void nodes_each_in_memory(struct kvfs *fs,
+			  void (*fn)(struct kvfs *, struct node *, void *),
+			  void *arg);
 
 /* Our own commit wrote key with versionstamp vs: what nodes of the key
  * remember of its value is of the new one. */

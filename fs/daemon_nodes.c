@@ -49,6 +49,33 @@ int nodes_init(struct kvfs *fs)
 	return 0;
 }
 
+/* fs->in_memory: the nodes a directory's in-memory children are among. */
+static void in_memory_add(struct kvfs *fs, struct node *n)
+{
+	if (n->in_memory_listed)
+		return;
+	n->in_memory_listed = true;
+	n->in_memory_prev = NULL;
+	n->in_memory_next = fs->in_memory;
+	if (fs->in_memory)
+		fs->in_memory->in_memory_prev = n;
+	fs->in_memory = n;
+}
+
+static void in_memory_remove(struct kvfs *fs, struct node *n)
+{
+	if (!n->in_memory_listed)
+		return;
+	if (n->in_memory_prev)
+		n->in_memory_prev->in_memory_next = n->in_memory_next;
+	else
+		fs->in_memory = n->in_memory_next;
+	if (n->in_memory_next)
+		n->in_memory_next->in_memory_prev = n->in_memory_prev;
+	n->in_memory_listed = false;
+	n->in_memory_prev = n->in_memory_next = NULL;
+}
+
 static void node_free(struct node *n)
 {
 	kv_buf_free(&n->key);
@@ -182,6 +209,8 @@ struct node *node_get(struct kvfs *fs, enum node_kind kind,
 	*head = n;
 	key_link(fs, n);
 	fs->n_nodes++;
+	if (kind == NODE_SCRATCH)
+		in_memory_add(fs, n);
 	return n;
 }
 
@@ -209,6 +238,8 @@ int node_rekey(struct kvfs *fs, struct node *n, enum node_kind kind,
 	n->scratch_name = nm;
 	if (was_attached)
 		key_link(fs, n);
+	if (kind == NODE_SCRATCH)
+		in_memory_add(fs, n);
 	return 0;
 }
 
@@ -229,6 +260,7 @@ static void node_release_if_unused(struct kvfs *fs, struct node *n)
 		}
 	}
 	fs->n_nodes--;
+	in_memory_remove(fs, n);
 	rendered_drop(fs, n);
 	node_told(fs, n);
 	node_free(n);
@@ -257,6 +289,36 @@ void nodes_each(struct kvfs *fs,
 			fn(fs, n, arg);
 			n = next;
 		}
+	}
+}
+
+void node_set_pending(struct kvfs *fs, struct node *n, bool pending)
+{
+	if (n->pending == pending)
+		return;
+	n->pending = pending;
+	if (pending) {
+		fs->n_in_memory++;
+		in_memory_add(fs, n);
+	} else {
+		fs->n_in_memory--;
+	}
+}
+
+void nodes_each_in_memory(struct kvfs *fs,
+			  void (*fn)(struct kvfs *, struct node *, void *),
+			  void *arg)
+{
+	/* A rename clears pending and turns scratch nodes into files
+	 * without telling this list: such nodes leave it here. */
+	struct node *n = fs->in_memory;
+	while (n) {
+		struct node *next = n->in_memory_next;
+		if (n->pending || n->kind == NODE_SCRATCH)
+			fn(fs, n, arg);
+		else
+			in_memory_remove(fs, n);
+		n = next;
 	}
 }
 

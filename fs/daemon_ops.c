@@ -477,10 +477,8 @@ static int handle_commit(struct kvfs *fs, struct handle *h)
 				   typed, enc, h->expires_at_ms);
 		if (r == 0)
 			times_apply_set(fs, n, n->key.data, n->key.len);
-		if (r == 0 && n->pending) {
-			n->pending = false;
-			fs->n_in_memory--;
-		}
+		if (r == 0)
+			node_set_pending(fs, n, false);
 	}
 	/* On an error the content stays dirty: it may be a partial
 	 * document flushed by another close of the same file (see
@@ -786,10 +784,8 @@ static int create_locked(struct kvfs *fs, struct node *dir, const char *name,
 		key_info_free(&ki);
 		if (r < 0)
 			return r;
-		if (!exists && !n->pending) {
-			n->pending = true;
-			fs->n_in_memory++;
-		}
+		if (!exists)
+			node_set_pending(fs, n, true);
 	} else {
 		struct kv_buf key = {0};
 		int r = ops_child_key(fs, dir, name, &key);
@@ -810,10 +806,8 @@ static int create_locked(struct kvfs *fs, struct node *dir, const char *name,
 			return r;
 		if (!n)
 			return -ENOMEM;
-		if (!exists && !n->pending) {
-			n->pending = true;
-			fs->n_in_memory++;
-		}
+		if (!exists)
+			node_set_pending(fs, n, true);
 	}
 	int r = handle_open(fs, n, flags, h);
 	if (r < 0)
@@ -988,8 +982,7 @@ static int unlink_locked(struct kvfs *fs, struct node *dir, const char *name)
 	struct node *n = r == 0 ? node_find(fs, kind, key.data, key.len, NULL)
 				: NULL;
 	if (r == 0 && n && n->pending) {
-		n->pending = false;
-		fs->n_in_memory--;
+		node_set_pending(fs, n, false);
 		node_detach(fs, n);
 		goto out;
 	}

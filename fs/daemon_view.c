@@ -121,7 +121,7 @@ static void scan_in_memory(struct kvfs *fs, const uint8_t *prefix,
 	s->prefix = prefix;
 	s->prefix_len = prefix_len;
 	if (fs->n_in_memory)
-		nodes_each(fs, scan_node, s);
+		nodes_each_in_memory(fs, scan_node, s);
 	for (struct empty_dir *d = fs->empty_dirs; d; d = d->next) {
 		if (!is_child_of(d->key.data, d->key.len, prefix, prefix_len))
 			continue;
