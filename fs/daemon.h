@@ -307,9 +307,10 @@ bool is_scratch_name(const struct kvfs *fs, const char *name);
 /* Whether pending files, scratch files or empty dirs lie in prefix. */
 bool in_memory_children(struct kvfs *fs, const uint8_t *prefix,
 			size_t prefix_len);
-/* The children of a directory, in key order, scratch files last. */
+/* The children of a directory, in key order, scratch files last; and
+ * when has_value is not NULL, whether the directory's key holds a value. */
 int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
-		  struct child_list *out);
+		  struct child_list *out, bool *has_value);
 int child_list_add(struct child_list *l, const uint8_t *key, size_t key_len,
 		   const char *scratch_name, enum node_kind kind);
 void child_list_free(struct child_list *l);

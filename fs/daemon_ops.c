@@ -230,7 +230,7 @@ int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
 		return r;
 	if (kvfs_name_is_short(name, len)) {
 		struct child_list l;
-		r = list_children(fs, dir->key.data, dir->key.len, &l);
+		r = list_children(fs, dir->key.data, dir->key.len, &l, NULL);
 		if (r < 0)
 			return r;
 		struct kv_buf shown = {0};
@@ -1082,24 +1082,13 @@ static void kvfs_opendir(fuse_req_t req, fuse_ino_t ino,
 		r = -ENOENT;
 	if (r == 0 && n->kind != NODE_DIR && n->kind != NODE_LIST)
 		r = -ENOTDIR;
+	/* A list's @value is not listed: a glob of the list is its links. */
 	if (r == 0) {
 		d->prefix_len = n->key.len;
 		r = n->kind == NODE_LIST
 			    ? ptr_list_children(fs, n, &d->children)
 			    : list_children(fs, n->key.data, n->key.len,
-					    &d->children);
-	}
-	/* A list's @value is not listed: a glob of the list is its links. */
-	if (r == 0 && n->key.len && n->kind == NODE_DIR) {
-		struct kv_entry e;
-		int g = kv_store_get(fs->store, n->key.data, n->key.len, &e);
-		if (g == 0) {
-			d->has_value = true;
-			kv_entry_free(&e);
-		} else if (g != -ENOENT) {
-			r = g;
-			child_list_free(&d->children);
-		}
+					    &d->children, &d->has_value);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (r < 0) {

@@ -232,11 +232,33 @@ static int store_children(struct kvfs *fs, const uint8_t *prefix,
 	return r;
 }
 
+/* Whether a directory's key holds a value, and whether keys lie below it:
+ * one read, which spares the listing's when none do. The root holds no
+ * value, and is not read for it. */
+static int dir_lookup(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		      bool *has_value, bool *below)
+{
+	*has_value = false;
+	*below = true;
+	if (!key_len)
+		return 0;
+	struct kv_entry e;
+	int r = kv_store_lookup(fs->store, key, key_len, &e, has_value, below);
+	if (r == 0 && *has_value)
+		kv_entry_free(&e);
+	return r;
+}
+
 int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
-		  struct child_list *out)
+		  struct child_list *out, bool *has_value)
 {
 	*out = (struct child_list){0};
-	int r = store_children(fs, prefix, prefix_len, out);
+	bool below = true;
+	int r = has_value ? dir_lookup(fs, prefix, prefix_len, has_value,
+				       &below)
+			  : 0;
+	if (r == 0 && below)
+		r = store_children(fs, prefix, prefix_len, out);
 	if (r < 0) {
 		child_list_free(out);
 		return r;
