@@ -214,15 +214,16 @@ bool ptr_key_is_list(struct kvfs *fs, const uint8_t *key, size_t len)
 static int load_list(struct kvfs *fs, const uint8_t *key, size_t len,
 		     struct kv_entry *e, struct cached_view **out)
 {
-	bool below;
-	int r = kv_store_get(fs->store, key, len, e);
+	bool has_value, below;
+	int r = kv_store_lookup(fs->store, key, len, e, &has_value, &below);
+	if (r == 0 && !has_value)
+		r = -ENOENT;
 	if (r < 0)
 		return r;
-	r = has_children(fs, key, len, &below);
-	*out = r == 0 && !below ? view_of(fs, e) : NULL;
-	if (r == 0 && !below && !*out)
+	*out = below ? NULL : view_of(fs, e);
+	if (!below && !*out)
 		r = -ENOMEM;
-	else if (r == 0 && (below || !(*out)->is_list))
+	else if (below || !(*out)->is_list)
 		r = -ENOENT;
 	if (r < 0)
 		kv_entry_free(e);
