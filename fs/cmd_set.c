@@ -116,21 +116,22 @@ static int parse_set_options(int argc, char **argv, struct set_args *a)
 	return CLI_OK;
 }
 
-/* The type and expiry the write gets, from the key as it is now. */
+/* The type and expiry the write gets, from the key as it is now; *sniff
+ * when the type is the content's own, to be sniffed. */
 static int settle(struct kv_store *s, const struct kv_buf *key,
-		  const struct kv_buf *content, struct set_args *a)
+		  struct set_args *a, bool *sniff)
 {
 	struct kv_entry e;
 	int r = kv_store_get(s, key->data, key->len, &e);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	bool exists = r == 0;
-	if (!a->typed) {
-		a->type = exists && !(e.encoding == KV_ENC_BYTES &&
-				      e.value_len == 0)
-				  ? e.encoding
-				  : kv_value_sniff(content->data, content->len);
-	}
+	/* An empty byte value has no type to keep, as for a new key. */
+	bool keeps_type = exists && !(e.encoding == KV_ENC_BYTES &&
+				      e.value_len == 0);
+	*sniff = !a->typed && !keeps_type;
+	if (!a->typed && keeps_type)
+		a->type = e.encoding;
 	if (!a->expiry_given) {
 		a->expire_in = -1;
 		if (exists && e.expires_at_ms >= 0) {
@@ -147,13 +148,18 @@ static int write_value(struct kv_store *s, const struct kv_buf *key,
 		       const struct kv_buf *content, struct set_args *a,
 		       const char *path)
 {
-	int r = settle(s, key, content, a);
+	bool sniff;
+	int r = settle(s, key, a, &sniff);
 	if (r < 0) {
 		cli_error(&set_cmd, path, "%s", cli_reason(r));
 		return CLI_FAIL;
 	}
 	struct kv_buf value = {0};
-	r = kv_value_parse(a->type, content->data, content->len, &value);
+	/* A sniffed type comes from the one parse that makes the value. */
+	r = sniff ? kv_value_sniff_parse(content->data, content->len,
+					 &a->type, &value)
+		  : kv_value_parse(a->type, content->data, content->len,
+				   &value);
 	if (r == -EINVAL) {
 		cli_error(&set_cmd, path, "the content is not a valid %s value",
 			  cli_type_name(a->type));
