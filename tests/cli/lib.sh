@@ -5,11 +5,11 @@
 # is skipped (e.g. when Deno is not there).
 #
 # Environment: KVFS (the kvfs binary), DENO (the Deno runtime, optional),
-# KVFS_SHARED (../shared).
+# KVFS_SHARED (Deno's vectors, set by tests/meson.build).
 set -u
 : "${KVFS:?KVFS must name the kvfs binary}"
 CLI_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SHARED=${KVFS_SHARED:-$CLI_TESTS/../../../shared}
+SHARED=${KVFS_SHARED:-$CLI_TESTS/../vectors}
 export NO_COLOR=1
 
 # Fail with a message unless the two strings are equal.
