@@ -353,6 +353,8 @@ int ops_stat_node(struct kvfs *fs, struct node *n, struct stat *st);
 void ops_fill_entry(struct kvfs *fs, struct node *n, const struct stat *st,
 		    struct fuse_entry_param *e);
 void ops_keep_dir(struct kvfs *fs, const uint8_t *key, size_t key_len);
+/* Delete key in a commit of its own, accounted as the daemon's own. */
+int ops_delete_key(struct kvfs *fs, const uint8_t *key, size_t key_len);
 int64_t ops_expire_in(int64_t expires_at_ms);
 struct handle *ops_dirty_handle(struct kvfs *fs, struct node *n);
 

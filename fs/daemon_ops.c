@@ -924,7 +924,7 @@ static void kvfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_entry(req, &e);
 }
 
-static int delete_key(struct kvfs *fs, const uint8_t *key, size_t key_len)
+int ops_delete_key(struct kvfs *fs, const uint8_t *key, size_t key_len)
 {
 	struct kv_mutation m = {
 		.type = KV_MUT_DELETE, .key = key, .key_len = key_len};
@@ -993,7 +993,7 @@ static int unlink_locked(struct kvfs *fs, struct node *dir, const char *name)
 	if (r == 0 && !ki.has_value)
 		r = -ENOENT;
 	if (r == 0)
-		r = delete_key(fs, key.data, key.len);
+		r = ops_delete_key(fs, key.data, key.len);
 	if (r == 0) {
 		if (n)
 			node_detach(fs, n);

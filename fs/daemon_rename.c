@@ -266,20 +266,6 @@ static int move_value(struct kvfs *fs, struct end *src, struct end *dst)
 	return r;
 }
 
-/* Delete the value at key, an own commit the refresher need not look at. */
-static int delete_value(struct kvfs *fs, const struct kv_buf *key)
-{
-	struct kv_mutation m = {.type = KV_MUT_DELETE,
-				.key = key->data,
-				.key_len = key->len};
-	struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
-	uint8_t vs[KV_VERSIONSTAMP_LEN];
-	int r = kv_store_commit(fs->store, &a, vs);
-	if (r == 0)
-		refresh_own_commit(fs, vs);
-	return r;
-}
-
 static void drop_node(struct kvfs *fs, struct node *n)
 {
 	if (!n)
@@ -305,7 +291,7 @@ static int stash_value(struct kvfs *fs, struct end *src, struct end *dst)
 		r = kv_buf_append(&text, src->ki.rendering.data,
 				  src->ki.rendering.len);
 	if (r == 0)
-		r = delete_value(fs, &src->key);
+		r = ops_delete_key(fs, src->key.data, src->key.len);
 	struct node *n = src->node;
 	if (r == 0) {
 		drop_node(fs, dst->node);
@@ -361,7 +347,9 @@ static int rename_file(struct kvfs *fs, struct end *src, struct end *dst,
 	if (src->kind == NODE_SCRATCH)
 		r = save_scratch(fs, src, dst);
 	else if (n && n->pending)
-		r = dst->ki.has_value ? delete_value(fs, &dst->key) : 0;
+		r = dst->ki.has_value ? ops_delete_key(fs, dst->key.data,
+						     dst->key.len)
+				       : 0;
 	else
 		r = move_value(fs, src, dst);
 	if (r < 0)
