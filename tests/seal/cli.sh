@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
 # The commands of encrypted stores (issue 4): kvfs init --encrypt, the key
 # options of every command, passwd, rekey and app-key, driven on real files.
-. "$(dirname "$0")/../cli/lib.sh"
-
-# The cheapest Argon2id kvfs accepts, so that passphrase tests stay quick.
-KDF=(--kdf interactive)
+. "$(dirname "$0")/lib.sh"
 
 mode_of() {
 	stat -c %a "$1"
@@ -12,17 +9,6 @@ mode_of() {
 
 sum_of() {
 	sha256sum "$1" | cut -d' ' -f1
-}
-
-# Fail when WORD is in the printable strings of the files (missing ones
-# are skipped). `! CMD` would not stop a `set -e` test.
-no_plaintext() {
-	local word=$1
-	shift
-	if strings "$@" 2>/dev/null | grep -q "$word"; then
-		echo "$word is in the clear in $*"
-		return 1
-	fi
 }
 
 t_init_encrypt_states_the_store_id_and_the_plaintext_limit() {

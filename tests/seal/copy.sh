@@ -4,22 +4,10 @@
 # key file or passphrase, through the commands and through Deno with
 # clients/deno/kvfs_seal.ts, after SQLite -> etcd -> SQLite. Needs
 # KVFS_ETCD_ENDPOINTS: run it under tests/etcd/cluster.sh run.
-. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/lib.sh"
 : "${KVFS_ETCD_ENDPOINTS:?run under tests/etcd/cluster.sh run}"
-SEAL_TESTS=$(cd "$(dirname "$0")" && pwd)
-CLIENT=$SEAL_TESTS/../../clients/deno
 
-KDF=(--kdf interactive)
 KEYS=(from/kvfs/text from/kvfs/json from/kvfs/counter big soon users/alice/@value users/alice/name)
-
-need_client() {
-	need_deno || return 77
-	[ -d "$CLIENT/node_modules/@noble/ciphers" ] || return 77
-}
-
-interop() {
-	deno_run --node-modules-dir=manual "$SEAL_TESTS/interop.ts" "$@"
-}
 
 # A fresh store on the cluster for each use.
 etcd_uri() {

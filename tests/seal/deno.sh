@@ -2,19 +2,7 @@
 # The encrypted store and the real Deno (issue 4): the client module
 # clients/deno/kvfs_seal.ts reproduces the format's known answers, Deno
 # opens what kvfs sealed, and kvfs opens what Deno sealed with the module.
-. "$(dirname "$0")/../cli/lib.sh"
-SEAL_TESTS=$(cd "$(dirname "$0")" && pwd)
-CLIENT=$SEAL_TESTS/../../clients/deno
-
-# Deno with the client's pinned dependencies (scripts/setup installs them).
-need_client() {
-	need_deno || return 77
-	[ -d "$CLIENT/node_modules/@noble/ciphers" ] || return 77
-}
-
-interop() {
-	deno_run --node-modules-dir=manual "$SEAL_TESTS/interop.ts" "$@"
-}
+. "$(dirname "$0")/lib.sh"
 
 # An encrypted store with a key file, values written by kvfs, the app key.
 make_store() {

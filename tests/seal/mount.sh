@@ -2,7 +2,7 @@
 # The mount of an encrypted store (issue 4): what is written through it is
 # sealed before it reaches the file or its WAL, reads give plaintext, a
 # tampered value is EIO for that file alone, renames re-seal.
-. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 need_fuse() {
 	[ -c /dev/fuse ] && command -v fusermount3 >/dev/null || return 77
@@ -35,15 +35,6 @@ unmount_db() {
 	local status=0
 	wait "$(cat daemon.pid)" || status=$?
 	[ "$status" = 0 ] || { echo "daemon exit $status: $(cat daemon.log)"; return 1; }
-}
-
-no_plaintext() {
-	local word=$1
-	shift
-	if strings "$@" 2>/dev/null | grep -q "$word"; then
-		echo "$word is in the clear in $*"
-		return 1
-	fi
 }
 
 new_store() {
