@@ -11,15 +11,7 @@ set -u
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvfs-copy.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 uri="etcd://$KVFS_ETCD_ENDPOINTS/kvfs-test/copy-$$-$RANDOM"
-n=0 failed=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n $2"; else
-		failed=$((failed + 1))
-		echo "not ok $n $2"
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 
 rows() {
 	sqlite3 "$1" "select hex(k), v_encoding, hex(v), expiration_ms from kv order by k"

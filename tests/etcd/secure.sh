@@ -40,15 +40,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 	-subj /CN=kvfs-test-other-ca 2>/dev/null ||
 	{ echo "Bail out! openssl could not make a second CA"; exit 1; }
 
-n=0 failed=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n $2"; else
-		failed=$((failed + 1))
-		echo "not ok $n $2"
-		[ -s "$tmp/err" ] && sed 's/^/# /' "$tmp/err"
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 
 # Run kvfs; its stderr goes to $tmp/err.
 kvfs() { "$KVFS" "$@" 2>"$tmp/err"; }
@@ -63,16 +55,10 @@ refused() {
 }
 
 mount_store() {
-	local i
 	mkdir -p "$mnt"
 	"$KVFS" mount "$1" "$mnt" -f -o refresh=3600 2>"$tmp/mount.log" &
 	mount_pid=$!
-	for i in $(seq 200); do
-		mountpoint -q "$mnt" && return 0
-		kill -0 "$mount_pid" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
+	wait_mounted "$mnt" "$mount_pid"
 }
 
 echo "1..13"

@@ -22,18 +22,14 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+. "$(dirname "$0")/tap.sh"
 
 mount_one() {
-	local mnt=$tmp/$1 i
+	local mnt=$tmp/$1
 	mkdir -p "$mnt"
 	"$KVFS" mount "$uri" "$mnt" -f 2>>"$tmp/$1.log" &
 	pids+=($!)
-	for i in $(seq 100); do
-		mountpoint -q "$mnt" && return 0
-		kill -0 "${pids[-1]}" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
+	wait_mounted "$mnt" "${pids[-1]}" 100
 }
 
 # Wait up to 1 s for a command to succeed; print the ms it took.
@@ -66,7 +62,6 @@ if ! mount_one a; then
 fi
 mount_one b || { echo "Bail out! the second mount failed"; exit 1; }
 
-n=0 failed=0
 check() {
 	local name=$1 ms
 	shift
