@@ -559,14 +559,18 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 }
 
 /*
- * A file opened only for writing skips the page cache: nothing is read
- * through it, and a buffered write would first have the kernel ask
- * GETXATTR security.capability of every new file (file_remove_privs), a
- * round trip the direct path does not make.
+ * How the kernel treats an open file. One opened only for writing skips
+ * the page cache: nothing is read through it, and a buffered write would
+ * first have the kernel ask GETXATTR security.capability of every new file
+ * (file_remove_privs), a round trip the direct path does not make. One
+ * opened only for reading has nothing to commit, so its close() need not
+ * wait for a FLUSH round trip (FOPEN_NOFLUSH).
  */
-static void skip_cache_if_write_only(struct fuse_file_info *fi)
+static void set_open_flags(struct fuse_file_info *fi)
 {
-	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
+	int access = fi->flags & O_ACCMODE;
+	fi->direct_io = access == O_WRONLY;
+	fi->noflush = access == O_RDONLY;
 }
 
 static void kvfs_open(fuse_req_t req, fuse_ino_t ino,
@@ -584,7 +588,7 @@ static void kvfs_open(fuse_req_t req, fuse_ino_t ino,
 	}
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 0;
-	skip_cache_if_write_only(fi);
+	set_open_flags(fi);
 	fuse_reply_open(req, fi);
 }
 
@@ -846,7 +850,7 @@ static void kvfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = (uintptr_t)h;
-	skip_cache_if_write_only(fi);
+	set_open_flags(fi);
 	fuse_reply_create(req, &e, fi);
 }
 
