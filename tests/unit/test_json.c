@@ -13,89 +13,27 @@
 #include <string.h>
 
 #include "kv_value.h"
+#include "support.h"
 
 /* ---------------------------------------------------------------- vectors */
 
-struct vector {
-	char description[256];
-	int encoding; /* 0 for the row Deno refused to store */
-	uint8_t *bytes;
-	size_t len;
-};
-
-static struct vector *vectors;
+static struct value_vector *vectors;
 static size_t n_vectors;
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Splits a tab-separated line in place; returns the number of fields. */
-static size_t split_tabs(char *line, char **fields, size_t max)
-{
-	size_t n = 0;
-	fields[n++] = line;
-	for (char *p = line; *p && n < max; p++) {
-		if (*p == '\t') {
-			*p = 0;
-			fields[n++] = p + 1;
-		}
-	}
-	return n;
-}
-
-static void add_vector(char *line)
-{
-	char *f[4];
-	line[strcspn(line, "\r\n")] = 0;
-	if (split_tabs(line, f, 4) != 4 || strcmp(f[2], "v_encoding") == 0)
-		return;
-	struct vector *v = &vectors[n_vectors++];
-	snprintf(v->description, sizeof(v->description), "%s", f[0]);
-	v->encoding = atoi(f[2]);
-	size_t hex_len = strlen(f[3]);
-	v->bytes = malloc(hex_len / 2 + 1);
-	ck_assert_ptr_nonnull(v->bytes);
-	for (; hexval(f[3][2 * v->len]) >= 0 && hexval(f[3][2 * v->len + 1]) >= 0;
-	     v->len++)
-		v->bytes[v->len] = (uint8_t)(hexval(f[3][2 * v->len]) << 4 |
-					     hexval(f[3][2 * v->len + 1]));
-}
 
 static void vectors_setup(void)
 {
-	const char *shared = getenv("KVFS_SHARED");
-	ck_assert_msg(shared, "KVFS_SHARED is not set");
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/denokv/value_vectors.tsv", shared);
-	FILE *f = fopen(path, "r");
-	ck_assert_msg(f, "cannot open %s", path);
-	static char line[65536];
-	vectors = calloc(512, sizeof(*vectors));
-	ck_assert_ptr_nonnull(vectors);
-	while (n_vectors < 512 && fgets(line, sizeof(line), f))
-		add_vector(line);
-	fclose(f);
+	n_vectors = value_vectors_read(&vectors, false);
 	ck_assert_uint_gt(n_vectors, 100);
 }
 
 static void vectors_teardown(void)
 {
-	for (size_t i = 0; i < n_vectors; i++)
-		free(vectors[i].bytes);
-	free(vectors);
+	value_vectors_free(vectors, n_vectors);
 	vectors = NULL;
 	n_vectors = 0;
 }
 
-static const struct vector *vector_named(const char *description)
+static const struct value_vector *vector_named(const char *description)
 {
 	for (size_t i = 0; i < n_vectors; i++)
 		if (strcmp(vectors[i].description, description) == 0)
@@ -231,7 +169,7 @@ static struct kv_value *decode(const uint8_t *bytes, size_t len, bool *lossless)
 
 static struct kv_value *decode_vector(const char *description)
 {
-	const struct vector *vec = vector_named(description);
+	const struct value_vector *vec = vector_named(description);
 	ck_assert_int_eq(vec->encoding, KV_ENC_V8);
 	return decode(vec->bytes, vec->len, NULL);
 }
@@ -280,7 +218,7 @@ START_TEST(vectors_v8_render_parse_encode_decode_equal)
 {
 	size_t checked = 0;
 	for (size_t i = 0; i < n_vectors; i++) {
-		const struct vector *vec = &vectors[i];
+		const struct value_vector *vec = &vectors[i];
 		bool lossless;
 		if (vec->encoding != KV_ENC_V8)
 			continue;
@@ -324,7 +262,7 @@ END_TEST
 START_TEST(vectors_v8_files_write_back_equal)
 {
 	for (size_t i = 0; i < n_vectors; i++) {
-		const struct vector *vec = &vectors[i];
+		const struct value_vector *vec = &vectors[i];
 		struct kv_buf file = {0}, stored = {0};
 		bool writable, lossless;
 		if (vec->encoding != KV_ENC_V8)
@@ -356,7 +294,7 @@ START_TEST(vectors_u64_and_bytes_files_write_back_identical)
 {
 	size_t checked = 0;
 	for (size_t i = 0; i < n_vectors; i++) {
-		const struct vector *vec = &vectors[i];
+		const struct value_vector *vec = &vectors[i];
 		struct kv_buf file = {0}, stored = {0};
 		bool writable = false;
 		if (vec->encoding != KV_ENC_U64 && vec->encoding != KV_ENC_BYTES)
@@ -393,16 +331,6 @@ START_TEST(vectors_u64_and_bytes_files_write_back_identical)
 }
 END_TEST
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
 /* One random edit: replace, insert or delete a byte, biased to JSON's. */
 static size_t mutate(char *text, size_t len, size_t cap)
 {
@@ -436,9 +364,9 @@ START_TEST(vectors_mutated_renderings_parse_safely)
 	enum { CAP = 1024 };
 	char text[CAP];
 	size_t parsed = 0;
-	rng_state = 42;
+	rng_seed(42);
 	for (int round = 0; round < 20000; round++) {
-		const struct vector *vec = &vectors[rng() % n_vectors];
+		const struct value_vector *vec = &vectors[rng() % n_vectors];
 		bool lossless;
 		if (vec->encoding != KV_ENC_V8)
 			continue;
@@ -483,7 +411,7 @@ START_TEST(random_strings_round_trip)
 					 0x7f,	 0xe9,	 0x2028, 0xfffd, 0xd800,
 					 0xdbff, 0xdc00, 0xdfff, 0xd83d, 0xde00};
 	uint8_t bytes[3 + 1 + 2 * 64];
-	rng_state = 7;
+	rng_seed(7);
 	for (int round = 0; round < 5000; round++) {
 		size_t n = 1 + rng() % 63;
 		bytes[0] = 0xff;
@@ -505,7 +433,7 @@ END_TEST
 START_TEST(random_doubles_round_trip)
 {
 	uint8_t bytes[11] = {0xff, 0x0f, 'N'};
-	rng_state = 9;
+	rng_seed(9);
 	for (int round = 0; round < 4000; round++) {
 		uint64_t bits = rng();
 		if (round % 4 == 0)
@@ -787,13 +715,13 @@ END_TEST
 START_TEST(render_read_only_values_for_display)
 {
 	bool lossless = true;
-	const struct vector *twice =
+	const struct value_vector *twice =
 		vector_named("same object twice (back-reference)");
 	const char *text = render(decode(twice->bytes, twice->len, &lossless));
 	ck_assert(!lossless);
 	ck_assert_str_eq(text, "[{},{\"$ref\":1}]");
 	assert_rejected(text);
-	const struct vector *cycle = vector_named("self-cycle");
+	const struct value_vector *cycle = vector_named("self-cycle");
 	text = render(decode(cycle->bytes, cycle->len, &lossless));
 	ck_assert_str_eq(text, "{\"self\":{\"$ref\":0}}");
 	assert_rejected(text);
@@ -1443,9 +1371,9 @@ START_TEST(sniff_parse_equals_sniff_then_parse_on_mutated_renderings)
 {
 	enum { CAP = 1024 };
 	char text[CAP];
-	rng_state = 7;
+	rng_seed(7);
 	for (int round = 0; round < 3000; round++) {
-		const struct vector *vec = &vectors[rng() % n_vectors];
+		const struct value_vector *vec = &vectors[rng() % n_vectors];
 		if (vec->encoding != KV_ENC_V8)
 			continue;
 		const char *base = render(decode(vec->bytes, vec->len, NULL));
@@ -1588,9 +1516,5 @@ static Suite *json_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(json_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(json_suite());
 }

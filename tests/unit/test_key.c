@@ -12,8 +12,9 @@
 #include <string.h>
 
 #include "kv_key.h"
+#include "support.h"
 
-enum { MAX_PARTS = 8, PART_BYTES = 300, MAX_KEY = 4096 };
+enum { MAX_PARTS = 8, PART_BYTES = 300 };
 
 /* A key whose parts own their payloads. */
 struct tkey {
@@ -22,68 +23,19 @@ struct tkey {
 	size_t n;
 };
 
+/* A row of key_vectors.tsv (rows[i]) with its key read from the JSON. */
 struct vector {
 	struct tkey key;
-	uint8_t enc[MAX_KEY];
+	const uint8_t *enc;
 	size_t len;
-	char line[8192];
+	const char *line;
 };
 
+static struct key_vector *rows;
 static struct vector *vectors;
 static size_t nvectors;
 
 /* ---------------------------------------------------------------- helpers */
-
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-static size_t rng_below(size_t n)
-{
-	return (size_t)(rng() % n);
-}
-
-static double from_bits(uint64_t bits)
-{
-	double v;
-	memcpy(&v, &bits, sizeof(v));
-	return v;
-}
-
-static uint64_t to_bits(double v)
-{
-	uint64_t bits;
-	memcpy(&bits, &v, sizeof(bits));
-	return bits;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	while (hexval(s[0]) >= 0 && hexval(s[1]) >= 0) {
-		ck_assert_uint_lt(n, cap);
-		out[n++] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
-		s += 2;
-	}
-	return n;
-}
 
 static void encode_or_fail(const struct kv_part *parts, size_t n,
 			   struct kv_buf *out)
@@ -168,7 +120,7 @@ static unsigned read_hex4(struct json *j)
 {
 	unsigned u = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(*j->p++);
+		int h = hex_digit(*j->p++);
 		ck_assert_int_ge(h, 0);
 		u = u << 4 | (unsigned)h;
 	}
@@ -389,48 +341,25 @@ static void read_key_json(const char *text, struct tkey *key)
 	expect(&j, ']');
 }
 
-static void load_vectors(void)
-{
-	const char *dir = getenv("KVFS_SHARED");
-	ck_assert_msg(dir != NULL, "KVFS_SHARED is not set");
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/denokv/key_vectors.tsv", dir);
-	FILE *f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	size_t cap = 0;
-	char line[8192];
-	bool header = true;
-	while (fgets(line, sizeof(line), f)) {
-		if (header) {
-			header = false;
-			continue;
-		}
-		char *tab = strchr(line, '\t');
-		if (!tab)
-			continue;
-		if (nvectors == cap) {
-			cap = cap ? cap * 2 : 64;
-			vectors = realloc(vectors, cap * sizeof(*vectors));
-			ck_assert_ptr_nonnull(vectors);
-		}
-		struct vector *v = &vectors[nvectors++];
-		*tab = '\0';
-		snprintf(v->line, sizeof(v->line), "%s", line);
-		read_key_json(line, &v->key);
-		v->len = unhex(tab + 1, v->enc, sizeof(v->enc));
-	}
-	fclose(f);
-	ck_assert_uint_ge(nvectors, 60);
-}
-
 static void vectors_setup(void)
 {
-	load_vectors();
+	nvectors = key_vectors_read(&rows);
+	ck_assert_uint_ge(nvectors, 60);
+	vectors = calloc(nvectors, sizeof(*vectors));
+	ck_assert_ptr_nonnull(vectors);
+	for (size_t i = 0; i < nvectors; i++) {
+		vectors[i].line = rows[i].json;
+		vectors[i].enc = rows[i].key;
+		vectors[i].len = rows[i].len;
+		read_key_json(rows[i].json, &vectors[i].key);
+	}
 }
 
 static void vectors_teardown(void)
 {
+	key_vectors_free(rows, nvectors);
 	free(vectors);
+	rows = NULL;
 	vectors = NULL;
 	nvectors = 0;
 }
@@ -599,10 +528,8 @@ END_TEST
 
 static int decode_hex(const char *hex)
 {
-	uint8_t raw[600];
-	size_t n = unhex(hex, raw, sizeof(raw));
-	uint8_t *exact = malloc(n ? n : 1);
-	memcpy(exact, raw, n);
+	size_t n;
+	uint8_t *exact = unhex(hex, &n);
 	struct kv_key key;
 	int r = kv_key_decode(exact, n, &key);
 	if (r == 0)
@@ -717,9 +644,10 @@ START_TEST(key_nan_canonicalised_keeping_sign)
 		struct kv_part part = {.type = KV_PART_NUMBER,
 				       .num = from_bits(cases[i].bits)};
 		encode_or_fail(&part, 1, &out);
-		uint8_t want[9];
-		unhex(cases[i].hex, want, sizeof(want));
-		ck_assert(out.len == 9 && memcmp(out.data, want, 9) == 0);
+		size_t n;
+		uint8_t *want = unhex(cases[i].hex, &n);
+		ck_assert(out.len == n && memcmp(out.data, want, n) == 0);
+		free(want);
 	}
 	kv_buf_free(&out);
 }
@@ -905,7 +833,7 @@ static int cmp_key(const struct tkey *a, const struct tkey *b)
 
 START_TEST(key_random_keys_roundtrip)
 {
-	rng_state = 0x6b65792d726f756eu;
+	rng_seed(0x6b65792d726f756eu);
 	struct kv_buf enc = {0};
 	struct tkey key;
 	for (int iter = 0; iter < 5000; iter++) {
@@ -926,7 +854,7 @@ END_TEST
 
 START_TEST(key_random_keys_sort_in_deno_order)
 {
-	rng_state = 0x6f726465722d6b65u;
+	rng_seed(0x6f726465722d6b65u);
 	struct kv_buf ea = {0}, eb = {0};
 	static struct tkey a, b;
 	for (int iter = 0; iter < 20000; iter++) {
@@ -952,7 +880,7 @@ END_TEST
 
 START_TEST(key_random_keys_step_by_part_span)
 {
-	rng_state = 0x7370616e2d737465u;
+	rng_seed(0x7370616e2d737465u);
 	struct kv_buf enc = {0}, one = {0};
 	struct tkey key;
 	for (int iter = 0; iter < 3000; iter++) {
@@ -974,7 +902,7 @@ END_TEST
 
 START_TEST(key_child_end_bounds_extensions)
 {
-	rng_state = 0x6368696c642d656eu;
+	rng_seed(0x6368696c642d656eu);
 	struct kv_buf ea = {0}, eb = {0};
 	static struct tkey a, b;
 	for (int iter = 0; iter < 5000; iter++) {
@@ -1137,7 +1065,7 @@ static bool shorter_digits_read_back(const char *s, double v)
 
 START_TEST(number_format_roundtrips_random_doubles)
 {
-	rng_state = 0x6e756d6265722d72u;
+	rng_seed(0x6e756d6265722d72u);
 	for (int iter = 0; iter < 20000; iter++) {
 		double v = iter % 2 ? random_double()
 				    : from_bits(rng() & 0x3fffffffffffffffu) *
@@ -1278,7 +1206,7 @@ END_TEST
 
 START_TEST(number_format_equals_oracle_on_random_bit_patterns)
 {
-	rng_state = 0x6f7261636c652d62u;
+	rng_seed(0x6f7261636c652d62u);
 	for (int i = 0; i < ORACLE_ROUNDS; i++)
 		format_like_oracle(from_bits(rng()));
 }
@@ -1286,7 +1214,7 @@ END_TEST
 
 START_TEST(number_format_equals_oracle_on_integers)
 {
-	rng_state = 0x6f7261636c652d69u;
+	rng_seed(0x6f7261636c652d69u);
 	for (int i = 0; i < ORACLE_ROUNDS; i++) {
 		double v = (double)(rng() >> rng_below(64));
 		if (i % 4 == 0)
@@ -1300,7 +1228,7 @@ END_TEST
  * measurements that values mostly hold. */
 START_TEST(number_format_equals_oracle_on_short_decimals)
 {
-	rng_state = 0x6f7261636c652d64u;
+	rng_seed(0x6f7261636c652d64u);
 	for (int i = 0; i < ORACLE_ROUNDS; i++) {
 		char text[64];
 		unsigned long digits = (unsigned long)rng_below(
@@ -1524,7 +1452,7 @@ END_TEST
 
 START_TEST(bigint_decimal_roundtrips_random)
 {
-	rng_state = 0x626967696e742d64u;
+	rng_seed(0x626967696e742d64u);
 	uint8_t pool[PART_BYTES];
 	for (int iter = 0; iter < 3000; iter++) {
 		struct kv_part part = {.type = KV_PART_BIGINT};
@@ -1671,9 +1599,5 @@ static Suite *key_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(key_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(key_suite());
 }

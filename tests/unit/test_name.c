@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "name.h"
+#include "support.h"
 
 enum { MAX_PARTS = 8, PART_BYTES = 320 };
 
@@ -30,36 +31,6 @@ enum { MAX_PARTS = 8, PART_BYTES = 320 };
 	} while (0)
 
 /* ---------------------------------------------------------------- helpers */
-
-static uint64_t rng_state;
-
-/* splitmix64: a fixed seed makes every failure reproducible. */
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-static size_t rng_below(size_t n)
-{
-	return (size_t)(rng() % n);
-}
-
-static double from_bits(uint64_t bits)
-{
-	double v;
-	memcpy(&v, &bits, sizeof(v));
-	return v;
-}
-
-static uint64_t to_bits(double v)
-{
-	uint64_t bits;
-	memcpy(&bits, &v, sizeof(bits));
-	return bits;
-}
 
 static const uint8_t no_bytes[1];
 
@@ -769,7 +740,7 @@ END_TEST
 START_TEST(random_strings_roundtrip)
 {
 	uint8_t pool[PART_BYTES];
-	rng_state = 1;
+	rng_seed(1);
 	for (int i = 0; i < 20000; i++) {
 		struct kv_part p = string_n(pool, random_string(pool, 16));
 		assert_roundtrip(&p);
@@ -780,7 +751,7 @@ END_TEST
 START_TEST(random_string_names_are_utf8_without_controls)
 {
 	uint8_t pool[PART_BYTES];
-	rng_state = 2;
+	rng_seed(2);
 	for (int i = 0; i < 20000; i++) {
 		struct kv_part p = string_n(pool, random_string(pool, 16));
 		struct kv_buf name = {0};
@@ -803,7 +774,7 @@ END_TEST
 START_TEST(random_bytes_roundtrip)
 {
 	uint8_t pool[PART_BYTES];
-	rng_state = 3;
+	rng_seed(3);
 	for (int i = 0; i < 5000; i++) {
 		size_t len = rng_below(64);
 		for (size_t k = 0; k < len; k++)
@@ -816,7 +787,7 @@ END_TEST
 
 START_TEST(random_numbers_roundtrip)
 {
-	rng_state = 4;
+	rng_seed(4);
 	for (int i = 0; i < 20000; i++) {
 		struct kv_part p = number_part(random_double());
 		assert_roundtrip(&p);
@@ -827,7 +798,7 @@ END_TEST
 START_TEST(random_bigints_roundtrip)
 {
 	uint8_t pool[PART_BYTES];
-	rng_state = 5;
+	rng_seed(5);
 	for (int i = 0; i < 5000; i++) {
 		struct kv_part p = random_bigint(pool);
 		assert_roundtrip(&p);
@@ -907,7 +878,7 @@ START_TEST(random_names_are_canonical_if_parsed)
 	enum { N = sizeof(pieces) / sizeof(*pieces) };
 	int by_type[KV_PART_TRUE + 1] = {0};
 	char name[128];
-	rng_state = 6;
+	rng_seed(6);
 	for (int i = 0; i < 200000; i++) {
 		size_t len = 0;
 		if (rng() & 1)
@@ -1124,57 +1095,19 @@ END_TEST
 
 /* --------------------------------------------------------------- paths */
 
-struct vector {
-	char json[8192];
-	uint8_t key[4096];
-	size_t len;
-};
+static struct key_vector *vectors;
 
-static int hexval(char c)
+/* The rows of key_vectors.tsv into vectors, for one test to free. */
+static size_t load_vectors(void)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* The rows of key_vectors.tsv; returns how many were read. */
-static size_t load_vectors(struct vector *v, size_t max)
-{
-	const char *shared = getenv("KVFS_SHARED");
-	ck_assert_msg(shared != NULL, "KVFS_SHARED is not set");
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/denokv/key_vectors.tsv", shared);
-	FILE *f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	static char line[20000];
-	size_t n = 0;
-	while (n < max && fgets(line, sizeof(line), f)) {
-		char *tab = strchr(line, '\t');
-		if (!tab || line[0] != '[')
-			continue;
-		*tab = 0;
-		ck_assert_uint_lt(strlen(line), sizeof(v[n].json));
-		memcpy(v[n].json, line, strlen(line) + 1);
-		size_t len = 0;
-		for (char *h = tab + 1; hexval(h[0]) >= 0 && hexval(h[1]) >= 0;
-		     h += 2)
-			v[n].key[len++] =
-				(uint8_t)(hexval(h[0]) << 4 | hexval(h[1]));
-		v[n].len = len;
-		n++;
-	}
-	fclose(f);
+	size_t n = key_vectors_read(&vectors);
 	ck_assert_uint_gt(n, 50);
 	return n;
 }
 
-static struct vector vectors[128];
-
 START_TEST(key_vectors_path_roundtrip)
 {
-	size_t n = load_vectors(vectors, 128);
+	size_t n = load_vectors();
 	for (size_t i = 0; i < n; i++) {
 		struct kv_buf path = {0}, key = {0};
 		struct kv_key decoded;
@@ -1201,6 +1134,7 @@ START_TEST(key_vectors_path_roundtrip)
 		kv_buf_free(&path);
 		kv_buf_free(&key);
 	}
+	key_vectors_free(vectors, n);
 }
 END_TEST
 
@@ -1282,7 +1216,7 @@ static void expected_js(const char *json, struct kv_buf *out)
 
 START_TEST(key_vectors_js_matches_deno_json)
 {
-	size_t n = load_vectors(vectors, 128);
+	size_t n = load_vectors();
 	for (size_t i = 0; i < n; i++) {
 		struct kv_buf js = {0}, want = {0};
 		ck_assert_int_eq(kvfs_key_to_js(vectors[i].key, vectors[i].len,
@@ -1298,6 +1232,7 @@ START_TEST(key_vectors_js_matches_deno_json)
 		kv_buf_free(&js);
 		kv_buf_free(&want);
 	}
+	key_vectors_free(vectors, n);
 }
 END_TEST
 
@@ -1430,7 +1365,7 @@ END_TEST
 START_TEST(random_keys_path_roundtrip)
 {
 	static uint8_t pool[MAX_PARTS][PART_BYTES];
-	rng_state = 7;
+	rng_seed(7);
 	for (int i = 0; i < 5000; i++) {
 		struct kv_part parts[MAX_PARTS];
 		size_t n = 1 + rng_below(MAX_PARTS);
@@ -1666,9 +1601,5 @@ static Suite *name_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(name_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(name_suite());
 }

@@ -11,106 +11,22 @@
 #include <string.h>
 
 #include "kv_value.h"
+#include "support.h"
 
 /* ---- vectors ---------------------------------------------------------- */
 
-struct vector {
-	char *desc;
-	char *enc;
-	uint8_t *bytes; /* malloc'ed to exactly len, so ASan sees over-reads */
-	size_t len;
-};
-
-static struct vector *vectors;
+static struct value_vector *vectors;
 static size_t n_vectors;
 
-static int hex_digit(char c)
+static bool is_v8(const struct value_vector *v)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	ck_abort_msg("bad hex digit %c", c);
-	return 0;
+	return v->encoding == KV_ENC_V8;
 }
 
-/* hex (white space ignored) into a buffer of exactly its length. */
-static uint8_t *unhex(const char *hex, size_t *len)
-{
-	uint8_t *b = malloc(strlen(hex) / 2 + 1);
-	size_t n = 0;
-	int hi = -1;
-	ck_assert_ptr_nonnull(b);
-	for (const char *p = hex; *p; p++) {
-		if (*p == ' ')
-			continue;
-		if (hi < 0) {
-			hi = hex_digit(*p);
-		} else {
-			b[n++] = (uint8_t)(hi << 4 | hex_digit(*p));
-			hi = -1;
-		}
-	}
-	ck_assert_int_lt(hi, 0);
-	*len = n;
-	return realloc(b, n ? n : 1);
-}
-
-static void load_vectors(void)
-{
-	const char *shared = getenv("KVFS_SHARED");
-	char path[4096], *line = NULL;
-	size_t cap = 0;
-	FILE *f;
-	ck_assert_ptr_nonnull(shared);
-	snprintf(path, sizeof(path), "%s/denokv/value_vectors.tsv", shared);
-	f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	ck_assert_int_gt(getline(&line, &cap, f), 0); /* column names */
-	while (getline(&line, &cap, f) > 0) {
-		char *field[4], *save = NULL;
-		struct vector *v;
-		line[strcspn(line, "\r\n")] = 0;
-		field[0] = strtok_r(line, "\t", &save);
-		for (int i = 1; i < 4; i++)
-			field[i] = strtok_r(NULL, "\t", &save);
-		/* Rows of values Deno refused to store have no bytes. */
-		if (!field[0] || !field[2] || !strchr("123", field[2][0]))
-			continue;
-		vectors = realloc(vectors, (n_vectors + 1) * sizeof(*vectors));
-		ck_assert_ptr_nonnull(vectors);
-		v = &vectors[n_vectors++];
-		v->desc = strdup(field[0]);
-		v->enc = strdup(field[2]);
-		v->bytes = unhex(field[3] ? field[3] : "", &v->len);
-	}
-	free(line);
-	fclose(f);
-}
-
-static void free_vectors(void)
-{
-	for (size_t i = 0; i < n_vectors; i++) {
-		free(vectors[i].desc);
-		free(vectors[i].enc);
-		free(vectors[i].bytes);
-	}
-	free(vectors);
-	vectors = NULL;
-	n_vectors = 0;
-}
-
-static bool is_v8(const struct vector *v)
-{
-	return strcmp(v->enc, "1") == 0;
-}
-
-static const struct vector *vector(const char *desc)
+static const struct value_vector *vector(const char *desc)
 {
 	for (size_t i = 0; i < n_vectors; i++)
-		if (strcmp(vectors[i].desc, desc) == 0)
+		if (strcmp(vectors[i].description, desc) == 0)
 			return &vectors[i];
 	ck_abort_msg("no vector '%s'", desc);
 	return NULL;
@@ -122,7 +38,7 @@ static struct kv_arena *arena;
 
 static void arena_setup(void)
 {
-	load_vectors();
+	n_vectors = value_vectors_read(&vectors, true);
 	arena = kv_arena_new();
 	ck_assert_ptr_nonnull(arena);
 }
@@ -130,12 +46,14 @@ static void arena_setup(void)
 static void arena_teardown(void)
 {
 	kv_arena_free(arena);
-	free_vectors();
+	value_vectors_free(vectors, n_vectors);
+	vectors = NULL;
+	n_vectors = 0;
 }
 
 static struct kv_value *decode_vector(const char *desc, bool *lossless)
 {
-	const struct vector *v = vector(desc);
+	const struct value_vector *v = vector(desc);
 	struct kv_value *out = NULL;
 	ck_assert_int_eq(kv_v8_decode(v->bytes, v->len, arena, &out, lossless),
 			 0);
@@ -301,7 +219,7 @@ START_TEST(vectors_decode_consuming_everything)
 		 * leave trailing bytes, which is an error. */
 		ck_assert_msg(kv_v8_decode(vectors[i].bytes, vectors[i].len,
 					   arena, &v, NULL) == 0,
-			      "%s", vectors[i].desc);
+			      "%s", vectors[i].description);
 		n++;
 	}
 	ck_assert_uint_ge(n, 100);
@@ -313,7 +231,7 @@ START_TEST(vectors_reencode_to_an_equal_value)
 	for (size_t i = 0; i < n_vectors; i++)
 		if (is_v8(&vectors[i]))
 			assert_round_trip(vectors[i].bytes, vectors[i].len,
-					  vectors[i].desc);
+					  vectors[i].description);
 }
 END_TEST
 
@@ -328,7 +246,7 @@ START_TEST(vectors_v16_reencode_byte_identical)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < n_vectors; i++) {
-		const struct vector *vec = &vectors[i];
+		const struct value_vector *vec = &vectors[i];
 		struct kv_value *v;
 		struct kv_buf b;
 		if (!is_v8(vec) || vec->len < 2 || vec->bytes[1] != 0x10)
@@ -336,11 +254,11 @@ START_TEST(vectors_v16_reencode_byte_identical)
 		ck_assert_int_eq(kv_v8_decode(vec->bytes, vec->len, arena, &v,
 					      NULL), 0);
 		b = encode_ok(v);
-		ck_assert_msg(b.len == vec->len, "%s: length", vec->desc);
+		ck_assert_msg(b.len == vec->len, "%s: length", vec->description);
 		ck_assert_uint_eq(b.data[0], 0xFF);
 		ck_assert_uint_eq(b.data[1], 0x0F);
 		ck_assert_msg(memcmp(b.data + 2, vec->bytes + 2, b.len - 2) == 0,
-			      "%s: bytes differ", vec->desc);
+			      "%s: bytes differ", vec->description);
 		kv_buf_free(&b);
 		n++;
 	}
@@ -356,7 +274,7 @@ START_TEST(sum_doubles_reencode_byte_identical)
 		"mutate sum Number: 7 + 1 (result written as double)",
 	};
 	for (size_t i = 0; i < 2; i++) {
-		const struct vector *vec = vector(rows[i]);
+		const struct value_vector *vec = vector(rows[i]);
 		struct kv_value *v = decode_vector(rows[i], NULL);
 		struct kv_buf b = encode_ok(v);
 		ck_assert_int_eq(v->type, KV_DOUBLE);
@@ -724,7 +642,7 @@ END_TEST
 START_TEST(truncations_fail)
 {
 	for (size_t i = 0; i < n_vectors; i++) {
-		const struct vector *vec = &vectors[i];
+		const struct value_vector *vec = &vectors[i];
 		if (!is_v8(vec))
 			continue;
 		for (size_t n = 0; n < vec->len; n++) {
@@ -739,11 +657,11 @@ START_TEST(truncations_fail)
 						      v->type ==
 							      KV_ARRAY_BUFFER,
 					      "%s: prefix of %zu decodes",
-					      vec->desc, n);
+					      vec->description, n);
 				continue;
 			}
 			ck_assert_msg(r == -EINVAL, "%s: prefix %zu gave %d",
-				      vec->desc, n, r);
+				      vec->description, n, r);
 		}
 	}
 }
@@ -1220,13 +1138,13 @@ START_TEST(equal_tells_vectors_apart)
 		struct kv_value *a;
 		if (!is_v8(&vectors[i]))
 			continue;
-		a = decode_vector(vectors[i].desc, NULL);
+		a = decode_vector(vectors[i].description, NULL);
 		ck_assert(kv_value_equal(a, a));
 		for (size_t j = i + 1; j < n_vectors; j++) {
 			struct kv_value *b;
 			if (!is_v8(&vectors[j]))
 				continue;
-			b = decode_vector(vectors[j].desc, NULL);
+			b = decode_vector(vectors[j].description, NULL);
 			/* Rows that stand for the same value in JS. */
 			if (kv_value_equal(a, b))
 				ck_assert_msg(vectors[i].len == vectors[j].len &&
@@ -1235,8 +1153,8 @@ START_TEST(equal_tells_vectors_apart)
 							     vectors[i].len - 2) ==
 							      0,
 					      "'%s' equals '%s'",
-					      vectors[i].desc,
-					      vectors[j].desc);
+					      vectors[i].description,
+					      vectors[j].description);
 		}
 	}
 }
@@ -1244,40 +1162,44 @@ END_TEST
 
 /* ---- random mutations ------------------------------------------------- */
 
-static uint64_t rng_state;
+/*
+ * xorshift64, not support.h's splitmix64: the mutations checked since this
+ * suite began stay the same ones.
+ */
+static uint64_t xorshift_state;
 
-static uint64_t rng(void)
+static uint64_t xorshift(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	xorshift_state ^= xorshift_state << 13;
+	xorshift_state ^= xorshift_state >> 7;
+	xorshift_state ^= xorshift_state << 17;
+	return xorshift_state;
 }
 
 static void mutate(uint8_t *b, size_t *len, size_t cap)
 {
 	static const char tags[] = "_0TFIUNZSc\"^oaADyxnzsR;'B~CVr\\?-{$@:,.mt";
-	int ops = 1 + (int)(rng() % 3);
+	int ops = 1 + (int)(xorshift() % 3);
 	for (int i = 0; i < ops; i++) {
-		size_t at = *len ? rng() % *len : 0;
-		switch (rng() % 5) {
+		size_t at = *len ? xorshift() % *len : 0;
+		switch (xorshift() % 5) {
 		case 0:
 			if (*len)
-				b[at] ^= (uint8_t)(1u << (rng() % 8));
+				b[at] ^= (uint8_t)(1u << (xorshift() % 8));
 			break;
 		case 1:
 			if (*len)
-				b[at] = (uint8_t)rng();
+				b[at] = (uint8_t)xorshift();
 			break;
 		case 2:
 			if (*len)
-				b[at] = (uint8_t)tags[rng() % (sizeof(tags) - 1)];
+				b[at] = (uint8_t)tags[xorshift() % (sizeof(tags) - 1)];
 			break;
 		case 3:
 			if (*len < cap) {
 				memmove(b + at + 1, b + at, *len - at);
-				b[at] = rng() % 2 ? (uint8_t)rng() :
-						    (uint8_t)tags[rng() %
+				b[at] = xorshift() % 2 ? (uint8_t)xorshift() :
+						    (uint8_t)tags[xorshift() %
 								  (sizeof(tags) - 1)];
 				(*len)++;
 			}
@@ -1294,9 +1216,9 @@ static void mutate(uint8_t *b, size_t *len, size_t cap)
 START_TEST(mutations_never_crash_and_decoded_values_round_trip)
 {
 	size_t decoded = 0;
-	rng_state = 0x9E3779B97F4A7C15u;
+	xorshift_state = 0x9E3779B97F4A7C15u;
 	for (int iter = 0; iter < 30000; iter++) {
-		const struct vector *vec = &vectors[rng() % n_vectors];
+		const struct value_vector *vec = &vectors[xorshift() % n_vectors];
 		size_t len = vec->len, cap = vec->len + 8;
 		uint8_t *b, *exact;
 		struct kv_value *v;
@@ -1309,7 +1231,7 @@ START_TEST(mutations_never_crash_and_decoded_values_round_trip)
 		memcpy(exact, b, len);
 		free(b);
 		if (kv_v8_decode(exact, len, arena, &v, NULL) == 0) {
-			assert_round_trip(exact, len, vec->desc);
+			assert_round_trip(exact, len, vec->description);
 			decoded++;
 		}
 		free(exact);
@@ -1393,10 +1315,5 @@ static Suite *v8_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(v8_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(v8_suite());
 }

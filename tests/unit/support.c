@@ -1,0 +1,262 @@
+/*
+ * support.c — the scaffolding the unit suites share (support.h): written
+ * once here so that every suite reads Deno's vectors the same way.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static uint64_t rng_state;
+
+void rng_seed(uint64_t seed)
+{
+	rng_state = seed;
+}
+
+uint64_t rng(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+size_t rng_below(size_t n)
+{
+	return (size_t)(rng() % n);
+}
+
+double from_bits(uint64_t bits)
+{
+	double v;
+	memcpy(&v, &bits, sizeof(v));
+	return v;
+}
+
+uint64_t to_bits(double v)
+{
+	uint64_t bits;
+	memcpy(&bits, &v, sizeof(bits));
+	return bits;
+}
+
+int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* hex_digit, failing the test on a character that is no digit. */
+static int must_be_hex(char c)
+{
+	int d = hex_digit(c);
+	ck_assert_msg(d >= 0, "bad hex digit '%c' (0x%02x)", c,
+		      (unsigned)(uint8_t)c);
+	return d;
+}
+
+uint8_t *unhex(const char *hex, size_t *len)
+{
+	uint8_t *b = malloc(strlen(hex) / 2 + 1);
+	size_t n = 0;
+	int hi = -1;
+
+	ck_assert_ptr_nonnull(b);
+	for (const char *p = hex; *p; p++) {
+		if (*p == ' ')
+			continue;
+		if (hi < 0) {
+			hi = must_be_hex(*p);
+		} else {
+			b[n++] = (uint8_t)(hi << 4 | must_be_hex(*p));
+			hi = -1;
+		}
+	}
+	ck_assert_msg(hi < 0, "odd count of hex digits in \"%s\"", hex);
+	*len = n;
+	b = realloc(b, n ? n : 1);
+	ck_assert_ptr_nonnull(b);
+	return b;
+}
+
+/* ------------------------------------------------------- Deno's vectors */
+
+/* $KVFS_SHARED/denokv/name opened for reading, its column names checked. */
+static FILE *open_vectors(const char *name, const char *columns)
+{
+	const char *shared = getenv("KVFS_SHARED");
+	char path[4096], header[256];
+	FILE *f;
+
+	ck_assert_msg(shared != NULL, "KVFS_SHARED is not set");
+	snprintf(path, sizeof(path), "%s/denokv/%s", shared, name);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_msg(fgets(header, sizeof(header), f) != NULL, "%s is empty",
+		      path);
+	header[strcspn(header, "\r\n")] = '\0';
+	ck_assert_msg(strcmp(header, columns) == 0, "%s: columns \"%s\"", path,
+		      header);
+	return f;
+}
+
+/*
+ * Split a line in place into exactly n tab-separated fields, its line end
+ * cut off; false for an empty line, and a test failure for any other count.
+ */
+static bool split_row(char *line, char **fields, size_t n)
+{
+	size_t got = 0;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	if (line[0] == '\0')
+		return false;
+	fields[got++] = line;
+	for (char *p = line; *p; p++) {
+		if (*p != '\t')
+			continue;
+		ck_assert_msg(got < n, "more than %zu fields in \"%s\"", n,
+			      fields[0]);
+		*p = '\0';
+		fields[got++] = p + 1;
+	}
+	ck_assert_msg(got == n, "%zu fields, not %zu, in \"%s\"", got, n,
+		      fields[0]);
+	return true;
+}
+
+static char *dup_text(const char *s)
+{
+	char *d = strdup(s);
+	ck_assert_ptr_nonnull(d);
+	return d;
+}
+
+/* Room for one more element of size each at the end of *items. */
+static void *grow(void *items, size_t n, size_t each)
+{
+	void *more = realloc(items, (n + 1) * each);
+	ck_assert_ptr_nonnull(more);
+	return more;
+}
+
+size_t key_vectors_read(struct key_vector **out)
+{
+	FILE *f = open_vectors("key_vectors.tsv", "key_json\thex");
+	struct key_vector *v = NULL;
+	char *line = NULL, *field[2];
+	size_t n = 0, cap = 0;
+
+	while (getline(&line, &cap, f) > 0) {
+		if (!split_row(line, field, 2))
+			continue;
+		v = grow(v, n, sizeof(*v));
+		v[n].json = dup_text(field[0]);
+		v[n].key = unhex(field[1], &v[n].len);
+		n++;
+	}
+	free(line);
+	fclose(f);
+	*out = v;
+	return n;
+}
+
+void key_vectors_free(struct key_vector *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].json);
+		free(v[i].key);
+	}
+	free(v);
+}
+
+/* The v_encoding column: a digit, or "ERROR" where Deno refused (0). */
+static int encoding_of(const char *text)
+{
+	if (strcmp(text, "ERROR") == 0)
+		return 0;
+	ck_assert_msg(strlen(text) == 1 && strchr("123", text[0]),
+		      "v_encoding \"%s\"", text);
+	return text[0] - '0';
+}
+
+size_t value_vectors_read(struct value_vector **out, bool stored_only)
+{
+	FILE *f = open_vectors("value_vectors.tsv",
+			       "description\tjs\tv_encoding\thex");
+	struct value_vector *v = NULL;
+	char *line = NULL, *field[4];
+	size_t n = 0, cap = 0;
+
+	while (getline(&line, &cap, f) > 0) {
+		if (!split_row(line, field, 4))
+			continue;
+		int encoding = encoding_of(field[2]);
+		if (stored_only && encoding == 0)
+			continue;
+		v = grow(v, n, sizeof(*v));
+		v[n].description = dup_text(field[0]);
+		v[n].encoding = encoding;
+		/* A refused row's last column says why, in words. */
+		v[n].bytes = unhex(encoding ? field[3] : "", &v[n].len);
+		n++;
+	}
+	free(line);
+	fclose(f);
+	*out = v;
+	return n;
+}
+
+void value_vectors_free(struct value_vector *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].description);
+		free(v[i].bytes);
+	}
+	free(v);
+}
+
+/* ------------------------------------------------------ scratch space */
+
+void temp_dir_make(char *template)
+{
+	ck_assert_msg(mkdtemp(template) != NULL, "mkdtemp %s", template);
+}
+
+void temp_dir_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[4096];
+
+	while (d && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+int run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
