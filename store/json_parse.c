@@ -221,11 +221,25 @@ static int find_string_end(const struct reader *r, size_t *end)
 	return -EINVAL;
 }
 
-/* Every escape is longer than what it stands for, so the decoded string
- * fits in the space of the literal. */
+/*
+ * Most strings are printable ASCII without escapes, which decode to
+ * themselves: those are copied in one piece. The scan stops at the first
+ * byte that is not, and only then is the string decoded character by
+ * character. Every escape is longer than what it stands for, so the
+ * decoded string fits in the space of the literal.
+ */
 static int read_string(struct reader *r, const char **out, size_t *out_len)
 {
-	size_t end;
+	size_t end = r->pos + 1;
+	while (end < r->len && r->s[end] >= 0x20 && r->s[end] < 0x80 &&
+	       r->s[end] != '"' && r->s[end] != '\\')
+		end++;
+	if (end < r->len && r->s[end] == '"') {
+		*out_len = end - r->pos - 1;
+		*out = kv_arena_dup(r->arena, r->s + r->pos + 1, *out_len);
+		r->pos = end + 1;
+		return *out ? 0 : -ENOMEM;
+	}
 	if (find_string_end(r, &end) < 0)
 		return -EINVAL;
 	uint8_t *dst = kv_arena_alloc(r->arena, end - r->pos);
@@ -257,6 +271,51 @@ static size_t skip_digits(const struct reader *r, size_t i)
 	return i;
 }
 
+/*
+ * The value of a checked number literal when it has at most 15 significant
+ * digits and a power of ten within 10^±22: both are exact doubles, so one
+ * multiplication or division rounds correctly, as kv_number_parse would,
+ * without its text round trip (Clinger's fast path). False otherwise.
+ */
+static bool exact_decimal(const uint8_t *s, size_t len, double *out)
+{
+	static const double pow10[] = {
+		1e0,  1e1,  1e2,  1e3,	1e4,  1e5,  1e6,  1e7,
+		1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+		1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+	};
+	enum { MAX_EXP = 22, MAX_DIGITS = 15 };
+	bool neg = s[0] == '-', fraction = false;
+	uint64_t m = 0;
+	int digits = 0;
+	long exp10 = 0;
+	size_t i = neg;
+	for (; i < len && s[i] != 'e' && s[i] != 'E'; i++) {
+		if (s[i] == '.') {
+			fraction = true;
+			continue;
+		}
+		if ((m || s[i] != '0') && ++digits > MAX_DIGITS)
+			return false;
+		m = m * 10 + (uint64_t)(s[i] - '0');
+		exp10 -= fraction;
+	}
+	if (i < len) {
+		bool neg_exp = s[++i] == '-';
+		long e = 0;
+		for (i += s[i] == '-' || s[i] == '+'; i < len; i++)
+			if ((e = e * 10 + (s[i] - '0')) > 2 * MAX_EXP)
+				return false;
+		exp10 += neg_exp ? -e : e;
+	}
+	if (exp10 < -MAX_EXP || exp10 > MAX_EXP)
+		return false;
+	double d = (double)m;
+	d = exp10 < 0 ? d / pow10[-exp10] : d * pow10[exp10];
+	*out = neg ? -d : d;
+	return true;
+}
+
 /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
 static int read_number(struct reader *r, struct jnode *j)
 {
@@ -284,9 +343,10 @@ static int read_number(struct reader *r, struct jnode *j)
 			return -EINVAL;
 	}
 	double d;
-	if (kv_number_parse((const char *)r->s + start, i - start, false, &d) <
-		    0 ||
-	    isinf(d))
+	if (!exact_decimal(r->s + start, i - start, &d) &&
+	    (kv_number_parse((const char *)r->s + start, i - start, false,
+			     &d) < 0 ||
+	     isinf(d)))
 		return -EINVAL;
 	j->num = d;
 	j->int32 = integer && !(d == 0 && signbit(d)) && d >= INT32_MIN &&
@@ -390,14 +450,27 @@ static int compare_keys(const void *a, const void *b)
 	return memcmp(x->key, y->key, x->key_len);
 }
 
+/* Objects this small are checked pair by pair: fewer comparisons than a
+ * sort, and nothing to allocate. */
+enum { FEW_KEYS = 8 };
+
+static int check_few_keys(const struct jnode *j)
+{
+	for (const struct jnode *m = j->first; m; m = m->next)
+		for (const struct jnode *k = j->first; k != m; k = k->next)
+			if (compare_keys(&k, &m) == 0)
+				return -EINVAL;
+	return 0;
+}
+
 /*
  * JSON.parse would keep the last of two equal keys, but the file would
  * then not read back as it was written, so duplicates are refused.
  */
 static int check_unique_keys(struct reader *r, const struct jnode *j)
 {
-	if (j->n < 2)
-		return 0;
+	if (j->n <= FEW_KEYS)
+		return check_few_keys(j);
 	const struct jnode **members =
 		kv_arena_alloc(r->arena, j->n * sizeof(*members));
 	if (!members)
