@@ -13,6 +13,7 @@
 
 #include "name.h"
 #include "pointers.h"
+#include "support.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -144,17 +145,6 @@ static int remove_id(const struct kv_buf *value,
 				target.len, out);
 	kv_buf_free(&target);
 	return r;
-}
-
-static uint64_t rng_state = 42;
-
-/* splitmix64: a fixed seed makes every failure reproducible. */
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
 }
 
 /* ------------------------------------------------------------------ rules */
@@ -730,6 +720,7 @@ START_TEST(ten_thousand_ids_keep_list_order_and_are_found_by_name)
 	struct kvfs_ptr_list l;
 	for (int i = 0; i < N; i++)
 		ids[i] = i;
+	rng_seed(42);
 	for (int i = N - 1; i > 0; i--) {
 		int j = (int)(rng() % (uint64_t)(i + 1)), t = ids[i];
 		ids[i] = ids[j];
@@ -1233,9 +1224,5 @@ static Suite *pointers_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pointers_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(pointers_suite());
 }

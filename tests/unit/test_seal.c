@@ -11,7 +11,6 @@
  * tests use key files, or passphrases at the floor cost (INTERACTIVE).
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -28,6 +27,7 @@
 #include "kv_seal.h"
 #include "kv_store.h"
 #include "seal_format.h"
+#include "support.h"
 
 static const struct seal_kdf_bounds test_bounds = {
 	.ops_min = crypto_pwhash_argon2id_OPSLIMIT_MIN,
@@ -596,25 +596,13 @@ static char db_path[128];
 static void make_dir(void)
 {
 	strcpy(dir, "/tmp/kvfs-seal-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	temp_dir_make(dir);
 	snprintf(db_path, sizeof(db_path), "%s/kv.sqlite3", dir);
 }
 
 static void remove_dir(void)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[512];
-
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
+	temp_dir_remove(dir);
 }
 
 static struct kv_seal_key *file_key(uint8_t fill)
@@ -1583,10 +1571,5 @@ static Suite *seal_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(seal_suite());
-
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(seal_suite());
 }

@@ -13,7 +13,6 @@
  * expect Deno's random 1..9 version steps, are left out there.
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -27,6 +26,7 @@
 
 #include "kv_seal.h"
 #include "kv_store.h"
+#include "support.h"
 
 static char dir[64];
 static char db_path[512];
@@ -43,7 +43,7 @@ static bool on_etcd(void)
 static void make_dir(void)
 {
 	strcpy(dir, "/tmp/kvfs-store-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	temp_dir_make(dir);
 	if (on_etcd())
 		snprintf(db_path, sizeof(db_path), "etcd://%s/kvfs-test%s",
 			 getenv("KVFS_ETCD_ENDPOINTS"), dir);
@@ -53,19 +53,7 @@ static void make_dir(void)
 
 static void remove_dir(void)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[512];
-
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
+	temp_dir_remove(dir);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -2173,10 +2161,5 @@ static Suite *store_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(store_suite());
-
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(store_suite());
 }

@@ -17,21 +17,19 @@
 
 #include "kv_seal.h"
 #include "kv_store.h"
+#include "support.h"
 
 static char dir[64];
 
 static void make_dir(void)
 {
 	strcpy(dir, "/tmp/kvfs-raw-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	temp_dir_make(dir);
 }
 
 static void remove_dir(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	temp_dir_remove(dir);
 }
 
 static const char *path_of(const char *name)
@@ -268,10 +266,5 @@ static Suite *store_raw_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(store_raw_suite());
-
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(store_raw_suite());
 }
