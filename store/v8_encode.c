@@ -19,15 +19,34 @@ struct encoder {
 	const struct kv_value **objects;
 	size_t n_objects;
 	size_t cap_objects;
+	/* objects while they fit: most values hold few, and need no malloc */
+	const struct kv_value *few_objects[16];
 };
 
 static int write_value(struct encoder *e, const struct kv_value *v);
 
 /* ---- bytes ------------------------------------------------------------ */
 
+/* Most writes find room in the buffer: those skip kv_buf_append's call. */
+static int put_bytes(struct encoder *e, const void *bytes, size_t n)
+{
+	struct kv_buf *out = e->out;
+	if (n == 0)
+		return 0;
+	if (out->cap - out->len < n)
+		return kv_buf_append(out, bytes, n);
+	memcpy(out->data + out->len, bytes, n);
+	out->len += n;
+	return 0;
+}
+
 static int put(struct encoder *e, uint8_t byte)
 {
-	return kv_buf_push(e->out, byte);
+	struct kv_buf *out = e->out;
+	if (out->len == out->cap)
+		return kv_buf_push(out, byte);
+	out->data[out->len++] = byte;
+	return 0;
 }
 
 static size_t varint_len(uint64_t v)
@@ -47,7 +66,7 @@ static int put_varint(struct encoder *e, uint64_t v)
 		v >>= 7;
 	} while (v);
 	b[n - 1] &= 0x7F;
-	return kv_buf_append(e->out, b, n);
+	return put_bytes(e, b, n);
 }
 
 /* Every count, length and offset of format 15 is a uint32 varint. */
@@ -80,7 +99,7 @@ static int put_double(struct encoder *e, double x)
 	memcpy(&bits, &x, sizeof(bits));
 	for (int i = 0; i < 8; i++)
 		b[i] = (uint8_t)(bits >> (8 * i));
-	return kv_buf_append(e->out, b, sizeof(b));
+	return put_bytes(e, b, sizeof(b));
 }
 
 static int put_tag_double(struct encoder *e, uint8_t tag, double x)
@@ -103,11 +122,14 @@ static void leave(struct encoder *e)
 static int add_object(struct encoder *e, const struct kv_value *v)
 {
 	if (e->n_objects == e->cap_objects) {
-		size_t cap = e->cap_objects ? e->cap_objects * 2 : 32;
+		size_t cap = e->cap_objects * 2;
+		bool few = e->objects == e->few_objects;
 		const struct kv_value **p =
-			realloc(e->objects, cap * sizeof(*p));
+			realloc(few ? NULL : e->objects, cap * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
+		if (few)
+			memcpy(p, e->few_objects, sizeof(e->few_objects));
 		e->objects = p;
 		e->cap_objects = cap;
 	}
@@ -149,10 +171,19 @@ static int put_utf16(struct encoder *e, uint32_t unit)
 	return r < 0 ? r : put(e, (uint8_t)(unit >> 8));
 }
 
+static bool is_ascii(const uint8_t *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] >= 0x80)
+			return false;
+	return true;
+}
+
 /*
  * A WTF-8 string as V8 holds it: one byte per char when every char is
  * <= U+00FF, else UTF-16LE, whose payload V8 aligns to an even offset from
- * the header with one padding byte before the tag.
+ * the header with one padding byte before the tag. ASCII, the common case,
+ * is its own one-byte form and is copied as it is.
  */
 static int write_string(struct encoder *e, const char *str, size_t len)
 {
@@ -161,6 +192,10 @@ static int write_string(struct encoder *e, const char *str, size_t len)
 	uint32_t cp, max = 0;
 	bool one_byte;
 	int r = 0;
+	if (is_ascii(s, len)) {
+		r = put_tag_u32(e, V8_ONE_BYTE_STRING, len);
+		return r < 0 ? r : put_bytes(e, s, len);
+	}
 	while (pos < len) {
 		r = kv_v8_wtf8_next(s, len, &pos, &cp);
 		if (r < 0)
@@ -245,17 +280,18 @@ static int write_props(struct encoder *e, const struct kv_value *v)
 	int r = kv_v8_prop_names(v, &names);
 	if (r < 0)
 		return r;
-	if (v->n_props) {
-		indexed = malloc(v->n_props * sizeof(*indexed));
+	for (size_t i = 0; i < v->n_props; i++)
+		n_indexed += names[i].kind == KV_V8_NAME_INDEX;
+	if (n_indexed) {
+		indexed = malloc(n_indexed * sizeof(*indexed));
 		if (!indexed)
 			r = -ENOMEM;
 	}
-	for (size_t i = 0; r == 0 && i < v->n_props; i++) {
+	for (size_t i = 0, k = 0; r == 0 && k < n_indexed; i++) {
 		if (names[i].kind == KV_V8_NAME_INDEX)
-			indexed[n_indexed++] =
-				(struct indexed_prop){ names[i].index, i };
+			indexed[k++] = (struct indexed_prop){ names[i].index, i };
 	}
-	if (n_indexed)
+	if (r == 0 && n_indexed)
 		qsort(indexed, n_indexed, sizeof(*indexed), indexed_prop_cmp);
 	for (size_t i = 0; r == 0 && i < n_indexed; i++) {
 		size_t pos = indexed[i].pos;
@@ -381,7 +417,7 @@ static int write_array_buffer(struct encoder *e, const struct kv_value *v)
 			r = put_size(e, v->byte_len);
 	}
 	if (r == 0)
-		r = kv_buf_append(e->out, v->bytes, v->byte_len);
+		r = put_bytes(e, v->bytes, v->byte_len);
 	return r;
 }
 
@@ -563,12 +599,15 @@ static int write_value(struct encoder *e, const struct kv_value *v)
 int kv_v8_encode(const struct kv_value *v, struct kv_buf *out)
 {
 	struct encoder e = { .out = out, .start = out->len };
+	e.objects = e.few_objects;
+	e.cap_objects = sizeof(e.few_objects) / sizeof(e.few_objects[0]);
 	int r = put(&e, V8_VERSION);
 	if (r == 0)
 		r = put_varint(&e, KV_V8_WRITE_VERSION);
 	if (r == 0)
 		r = write_value(&e, v);
-	free(e.objects);
+	if (e.objects != e.few_objects)
+		free(e.objects);
 	if (r < 0)
 		out->len = e.start;
 	else if (e.wide)
