@@ -41,6 +41,7 @@
 
 #include "engine.h"
 #include "etcd_client.h"
+#include "hex.h"
 
 #define FORMAT_VERSION 1
 #define DEFAULT_TIMEOUT_MS 5000
@@ -1454,17 +1455,6 @@ static void uri_free(struct etcd_uri *u)
 	free(u->password);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A query value, %XX decoded; NULL when malformed or out of memory. */
 static char *decode_value(const char *s, size_t len)
 {
@@ -1475,8 +1465,9 @@ static char *decode_value(const char *s, size_t len)
 		int hi, lo;
 		if (s[i] != '%') {
 			out[n++] = s[i];
-		} else if (i + 2 < len && (hi = hex_digit(s[i + 1])) >= 0 &&
-			   (lo = hex_digit(s[i + 2])) >= 0 && (hi || lo)) {
+		} else if (i + 2 < len &&
+			   (hi = store_hex_digit(s[i + 1])) >= 0 &&
+			   (lo = store_hex_digit(s[i + 2])) >= 0 && (hi || lo)) {
 			out[n++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else {

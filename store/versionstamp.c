@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 
+#include "hex.h"
 #include "kv_store.h"
 
 void kv_versionstamp_format(const uint8_t vs[KV_VERSIONSTAMP_LEN],
@@ -18,17 +19,6 @@ void kv_versionstamp_format(const uint8_t vs[KV_VERSIONSTAMP_LEN],
 	out[2 * KV_VERSIONSTAMP_LEN] = '\0';
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int kv_versionstamp_parse(const char *s, size_t len,
 			  uint8_t vs[KV_VERSIONSTAMP_LEN])
 {
@@ -37,7 +27,8 @@ int kv_versionstamp_parse(const char *s, size_t len,
 	if (!s || len != 2 * KV_VERSIONSTAMP_LEN)
 		return -EINVAL;
 	for (int i = 0; i < KV_VERSIONSTAMP_LEN; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+		int hi = store_hex_digit(s[2 * i]);
+		int lo = store_hex_digit(s[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		out[i] = (uint8_t)(hi << 4 | lo);
