@@ -522,7 +522,11 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 					  n->scratch.len);
 		h->dirty = flags & O_TRUNC;
 	} else if (n->pending) {
-		h->dirty = true;
+		/* The open that made the file stores it even when nothing is
+		 * written (touch). Another open before that commit has nothing
+		 * to read, and its close must not store its empty content over
+		 * the creator's. */
+		h->dirty = n->open_count == 0;
 	} else {
 		/* Only the value matters here, not what lies below the key. */
 		struct key_info ki = {0};

@@ -215,6 +215,41 @@ test_fsync_commits_an_open_file()
 	expect_eq "$(cat result)" "OK OK OK OK OK OK OK OK"
 }
 
+# JSON is stored normalized, so a new file's rendering can be longer or
+# shorter than the text written: right after close() the kernel must show
+# the rendering, not the length it saw written. Also when the size was
+# asked while the file was open, and when a second reader held it open.
+test_a_new_file_shows_its_rendering_right_after_close()
+{
+	printf '1e2' >"$MNT/longer"
+	printf '{ "b" : [ 2.50 ] }' >"$MNT/shorter"
+	expect_eq "$(stat -c %s "$MNT/longer" "$MNT/shorter" | tr '\n' ' ')" \
+		"4 12 " "sizes"
+	expect_eq "$(cat "$MNT/longer")" 100
+	expect_eq "$(cat "$MNT/shorter")" '{"b":[2.5]}'
+	fsop "$MNT/asked" open:wtc write:1e2 signal:written wait:go \
+		close >result &
+	wait_until 10 test -e written
+	stat -c %s "$MNT/asked" >/dev/null
+	touch go
+	wait $!
+	expect_eq "$(stat -c %s "$MNT/asked")" 4 "size asked while open"
+	expect_eq "$(cat "$MNT/asked")" 100 "content asked while open"
+	rm -f written go
+	fsop "$MNT/shared" open:wtc write:1e2 signal:written wait:go \
+		close >result &
+	wait_until 10 test -e written
+	exec 4<"$MNT/shared"
+	touch go
+	wait $!
+	expect_eq "$(stat -c %s "$MNT/shared")" 4 "size with a reader"
+	expect_eq "$(cat "$MNT/shared")" 100 "content with a reader"
+	# The reader's close stores nothing of its own.
+	exec 4<&-
+	sleep 0.2
+	expect_eq "$(cat "$MNT/shared")" 100 "content after the reader's close"
+}
+
 test_truncate_of_a_closed_file_commits_at_once()
 {
 	printf abcdef >"$MNT/f"
