@@ -110,6 +110,13 @@ static int parse_u64(const uint8_t *text, size_t len, struct kv_buf *out)
 	return kv_buf_append(out, bytes, sizeof(bytes));
 }
 
+/*
+ * The V8 form of JSON is seldom much longer than its text (quotes, commas
+ * and colons go; only short decimals grow), so room for the text and a
+ * little more is made at once rather than by doubling from nothing.
+ */
+enum { V8_SLACK = 16 };
+
 static int parse_v8(const uint8_t *text, size_t len, struct kv_buf *out)
 {
 	struct kv_arena *arena = kv_arena_new();
@@ -117,6 +124,8 @@ static int parse_v8(const uint8_t *text, size_t len, struct kv_buf *out)
 	if (!arena)
 		return -ENOMEM;
 	int err = kv_json_parse((const char *)text, len, arena, &v);
+	if (err == 0)
+		err = kv_buf_reserve(out, len + V8_SLACK);
 	if (err == 0)
 		err = kv_v8_encode(v, out);
 	kv_arena_free(arena);
