@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "kv_store.h"
+#include "scratch.h"
 
 enum node_kind {
 	NODE_DIR,     /* a key prefix; its own value, if any, is @value */
@@ -102,7 +103,7 @@ struct empty_dir {
 
 struct kvfs_options {
 	size_t max_value_size;
-	char *scratch_patterns; /* ':'-separated fnmatch patterns */
+	struct scratch_set scratch; /* -o scratch=, compiled (scratch.h) */
 	double refresh_s;	/* poll interval for other processes' writes */
 	double entry_timeout;
 	double attr_timeout;

@@ -4,7 +4,6 @@
  * children of a directory in key order. Callers hold fs->lock.
  */
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,26 +52,7 @@ int key_info_render(struct key_info *ki)
 
 bool is_scratch_name(const struct kvfs *fs, const char *name)
 {
-	const char *p = fs->opt.scratch_patterns;
-	if (!p)
-		return false;
-	while (*p) {
-		const char *end = strchr(p, ':');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		char pattern[256];
-		if (len > 0 && len < sizeof(pattern)) {
-			memcpy(pattern, p, len);
-			pattern[len] = 0;
-			/* No FNM_PERIOD: vim's swap file of f is .f.swp,
-			 * which *.swp must match. */
-			if (fnmatch(pattern, name, 0) == 0)
-				return true;
-		}
-		p += len;
-		if (*p == ':')
-			p++;
-	}
-	return false;
+	return scratch_set_match(&fs->opt.scratch, name);
 }
 
 /* Whether the key has exactly one more part than prefix. The root's

@@ -180,8 +180,8 @@ static int options_from_args(const struct mount_args *a,
 			return -EINVAL;
 		o->gid = (gid_t)v;
 	}
-	o->scratch_patterns = strdup(a->scratch ? a->scratch : DEFAULT_SCRATCH);
-	return o->scratch_patterns ? 0 : -ENOMEM;
+	return scratch_set_compile(a->scratch ? a->scratch : DEFAULT_SCRATCH,
+				   &o->scratch);
 }
 
 /* ---- following other writers ------------------------------------------ */
@@ -562,7 +562,7 @@ out_nodes:
 	kv_store_close(fs.store);
 out:
 	ptr_destroy(&fs);
-	free(fs.opt.scratch_patterns);
+	scratch_set_free(&fs.opt.scratch);
 	free(db_path);
 	free(a.db);
 	free(a.mountpoint);
