@@ -27,26 +27,32 @@ static int write_value(struct encoder *e, const struct kv_value *v);
 
 /* ---- bytes ------------------------------------------------------------ */
 
-/* Most writes find room in the buffer: those skip kv_buf_append's call. */
-static int put_bytes(struct encoder *e, const void *bytes, size_t n)
+/*
+ * Room for n more bytes, which the writers below then store directly:
+ * most writes find it already there and call nothing.
+ */
+static int make_room(struct encoder *e, size_t n)
 {
 	struct kv_buf *out = e->out;
-	if (n == 0)
-		return 0;
-	if (out->cap - out->len < n)
-		return kv_buf_append(out, bytes, n);
-	memcpy(out->data + out->len, bytes, n);
-	out->len += n;
-	return 0;
+	return out->cap - out->len >= n ? 0 : kv_buf_reserve(out, n);
+}
+
+static int put_bytes(struct encoder *e, const void *bytes, size_t n)
+{
+	int r = n ? make_room(e, n) : 0;
+	if (r == 0 && n) {
+		memcpy(e->out->data + e->out->len, bytes, n);
+		e->out->len += n;
+	}
+	return r;
 }
 
 static int put(struct encoder *e, uint8_t byte)
 {
-	struct kv_buf *out = e->out;
-	if (out->len == out->cap)
-		return kv_buf_push(out, byte);
-	out->data[out->len++] = byte;
-	return 0;
+	int r = make_room(e, 1);
+	if (r == 0)
+		e->out->data[e->out->len++] = byte;
+	return r;
 }
 
 static size_t varint_len(uint64_t v)
@@ -57,16 +63,21 @@ static size_t varint_len(uint64_t v)
 	return n;
 }
 
+enum { VARINT_MAX = 10 };
+
 static int put_varint(struct encoder *e, uint64_t v)
 {
-	uint8_t b[10];
-	size_t n = 0;
+	int r = make_room(e, VARINT_MAX);
+	if (r < 0)
+		return r;
+	uint8_t *b = e->out->data + e->out->len;
 	do {
-		b[n++] = (uint8_t)(v & 0x7F) | 0x80;
+		*b++ = (uint8_t)(v & 0x7F) | 0x80;
 		v >>= 7;
 	} while (v);
-	b[n - 1] &= 0x7F;
-	return put_bytes(e, b, n);
+	b[-1] &= 0x7F;
+	e->out->len = (size_t)(b - e->out->data);
+	return 0;
 }
 
 /* Every count, length and offset of format 15 is a uint32 varint. */
@@ -88,24 +99,25 @@ static int put_size(struct encoder *e, size_t v)
 
 static int put_tag_u32(struct encoder *e, uint8_t tag, uint64_t v)
 {
+	if (v > UINT32_MAX)
+		return -EINVAL;
 	int r = put(e, tag);
-	return r < 0 ? r : put_u32(e, v);
-}
-
-static int put_double(struct encoder *e, double x)
-{
-	uint8_t b[8];
-	uint64_t bits;
-	memcpy(&bits, &x, sizeof(bits));
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(bits >> (8 * i));
-	return put_bytes(e, b, sizeof(b));
+	return r < 0 ? r : put_varint(e, v);
 }
 
 static int put_tag_double(struct encoder *e, uint8_t tag, double x)
 {
-	int r = put(e, tag);
-	return r < 0 ? r : put_double(e, x);
+	int r = make_room(e, 9);
+	if (r < 0)
+		return r;
+	uint8_t *b = e->out->data + e->out->len;
+	uint64_t bits;
+	memcpy(&bits, &x, sizeof(bits));
+	b[0] = tag;
+	for (int i = 0; i < 8; i++)
+		b[1 + i] = (uint8_t)(bits >> (8 * i));
+	e->out->len += 9;
+	return 0;
 }
 
 static int enter(struct encoder *e)
