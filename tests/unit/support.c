@@ -88,40 +88,73 @@ uint8_t *unhex(const char *hex, size_t *len)
 	return b;
 }
 
+size_t put_utf8(uint8_t *out, uint32_t cp)
+{
+	if (cp < 0x80) {
+		out[0] = (uint8_t)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (uint8_t)(0xc0 | cp >> 6);
+		out[1] = (uint8_t)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (uint8_t)(0xe0 | cp >> 12);
+		out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+		out[2] = (uint8_t)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (uint8_t)(0xf0 | cp >> 18);
+	out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
+	out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+	out[3] = (uint8_t)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
 /* ------------------------------------------------------- Deno's vectors */
 
-/* $KVFS_SHARED/denokv/name opened for reading, its column names checked. */
-static FILE *open_vectors(const char *name, const char *columns)
+/* A reader of one of Deno's vector files, a row at a time. */
+struct tsv {
+	FILE *f;
+	char *line;
+	size_t cap;
+};
+
+/* $KVFS_SHARED/denokv/name opened, its column names checked. */
+static void tsv_open(struct tsv *t, const char *name, const char *columns)
 {
 	const char *shared = getenv("KVFS_SHARED");
-	char path[4096], header[256];
-	FILE *f;
+	char path[4096];
 
 	ck_assert_msg(shared != NULL, "KVFS_SHARED is not set");
 	snprintf(path, sizeof(path), "%s/denokv/%s", shared, name);
-	f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	ck_assert_msg(fgets(header, sizeof(header), f) != NULL, "%s is empty",
+	*t = (struct tsv){ .f = fopen(path, "r") };
+	ck_assert_msg(t->f != NULL, "cannot open %s", path);
+	ck_assert_msg(getline(&t->line, &t->cap, t->f) > 0, "%s is empty",
 		      path);
-	header[strcspn(header, "\r\n")] = '\0';
-	ck_assert_msg(strcmp(header, columns) == 0, "%s: columns \"%s\"", path,
-		      header);
-	return f;
+	t->line[strcspn(t->line, "\r\n")] = '\0';
+	ck_assert_msg(strcmp(t->line, columns) == 0, "%s: columns \"%s\"",
+		      path, t->line);
 }
 
 /*
- * Split a line in place into exactly n tab-separated fields, its line end
- * cut off; false for an empty line, and a test failure for any other count.
+ * The next row split in place into exactly n fields, which stay valid until
+ * the next call; false at the end of the file. Empty lines are passed over;
+ * a row of another count of fields fails the test.
  */
-static bool split_row(char *line, char **fields, size_t n)
+static bool tsv_next(struct tsv *t, char **fields, size_t n)
 {
-	size_t got = 0;
+	size_t got;
 
-	line[strcspn(line, "\r\n")] = '\0';
-	if (line[0] == '\0')
-		return false;
-	fields[got++] = line;
-	for (char *p = line; *p; p++) {
+	do {
+		if (getline(&t->line, &t->cap, t->f) <= 0)
+			return false;
+		t->line[strcspn(t->line, "\r\n")] = '\0';
+	} while (t->line[0] == '\0');
+	got = 0;
+	fields[got++] = t->line;
+	for (char *p = t->line; *p; p++) {
 		if (*p != '\t')
 			continue;
 		ck_assert_msg(got < n, "more than %zu fields in \"%s\"", n,
@@ -132,6 +165,12 @@ static bool split_row(char *line, char **fields, size_t n)
 	ck_assert_msg(got == n, "%zu fields, not %zu, in \"%s\"", got, n,
 		      fields[0]);
 	return true;
+}
+
+static void tsv_close(struct tsv *t)
+{
+	free(t->line);
+	fclose(t->f);
 }
 
 static char *dup_text(const char *s)
@@ -151,21 +190,19 @@ static void *grow(void *items, size_t n, size_t each)
 
 size_t key_vectors_read(struct key_vector **out)
 {
-	FILE *f = open_vectors("key_vectors.tsv", "key_json\thex");
 	struct key_vector *v = NULL;
-	char *line = NULL, *field[2];
-	size_t n = 0, cap = 0;
+	struct tsv t;
+	char *field[2];
+	size_t n = 0;
 
-	while (getline(&line, &cap, f) > 0) {
-		if (!split_row(line, field, 2))
-			continue;
+	tsv_open(&t, "key_vectors.tsv", "key_json\thex");
+	while (tsv_next(&t, field, 2)) {
 		v = grow(v, n, sizeof(*v));
 		v[n].json = dup_text(field[0]);
 		v[n].key = unhex(field[1], &v[n].len);
 		n++;
 	}
-	free(line);
-	fclose(f);
+	tsv_close(&t);
 	*out = v;
 	return n;
 }
@@ -191,15 +228,13 @@ static int encoding_of(const char *text)
 
 size_t value_vectors_read(struct value_vector **out, bool stored_only)
 {
-	FILE *f = open_vectors("value_vectors.tsv",
-			       "description\tjs\tv_encoding\thex");
 	struct value_vector *v = NULL;
-	char *line = NULL, *field[4];
-	size_t n = 0, cap = 0;
+	struct tsv t;
+	char *field[4];
+	size_t n = 0;
 
-	while (getline(&line, &cap, f) > 0) {
-		if (!split_row(line, field, 4))
-			continue;
+	tsv_open(&t, "value_vectors.tsv", "description\tjs\tv_encoding\thex");
+	while (tsv_next(&t, field, 4)) {
 		int encoding = encoding_of(field[2]);
 		if (stored_only && encoding == 0)
 			continue;
@@ -210,8 +245,7 @@ size_t value_vectors_read(struct value_vector **out, bool stored_only)
 		v[n].bytes = unhex(encoding ? field[3] : "", &v[n].len);
 		n++;
 	}
-	free(line);
-	fclose(f);
+	tsv_close(&t);
 	*out = v;
 	return n;
 }

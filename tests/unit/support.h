@@ -43,9 +43,15 @@ int hex_digit(char c);
  */
 uint8_t *unhex(const char *hex, size_t *len);
 
+/*
+ * cp in UTF-8 at out (up to 4 bytes); surrogates are encoded like any other
+ * code point, as WTF-8 does. Returns how many bytes.
+ */
+size_t put_utf8(uint8_t *out, uint32_t cp);
+
 /* One row of denokv/key_vectors.tsv: a key the real Deno encoded. */
 struct key_vector {
-	char *json;   /* the key_json column: the key as Deno's probe wrote it */
+	char *json;   /* key_json: the key as Deno's probe wrote it */
 	uint8_t *key; /* Deno's encoding, malloc'ed to exactly len */
 	size_t len;
 };

@@ -191,30 +191,6 @@ static bool valid_utf8(const uint8_t *s, size_t len)
 	return true;
 }
 
-static size_t put_utf8(uint32_t cp, uint8_t *out)
-{
-	if (cp < 0x80) {
-		out[0] = (uint8_t)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (uint8_t)(0xc0 | cp >> 6);
-		out[1] = (uint8_t)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (uint8_t)(0xe0 | cp >> 12);
-		out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
-		out[2] = (uint8_t)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (uint8_t)(0xf0 | cp >> 18);
-	out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
-	out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
-	out[3] = (uint8_t)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /* Append a random piece of string, biased to what names must escape. */
 static size_t random_string_piece(uint8_t *out)
 {
@@ -233,16 +209,17 @@ static size_t random_string_piece(uint8_t *out)
 		out[0] = (uint8_t)rng();
 		return 1;
 	case 4:
-		return put_utf8((uint32_t)(0x80 + rng_below(0x780)), out);
+		return put_utf8(out, (uint32_t)(0x80 + rng_below(0x780)));
 	case 5: {
 		uint32_t cp = (uint32_t)(0x800 + rng_below(0xf800));
-		return put_utf8(cp >= 0xd800 && cp <= 0xdfff ? 0xfffd : cp, out);
+		return put_utf8(out,
+				cp >= 0xd800 && cp <= 0xdfff ? 0xfffd : cp);
 	}
 	case 6:
-		return put_utf8((uint32_t)(0x10000 + rng_below(0x100000)), out);
+		return put_utf8(out, (uint32_t)(0x10000 + rng_below(0x100000)));
 	case 7:
 		/* an encoded surrogate, which is not UTF-8 */
-		return put_utf8((uint32_t)(0xd800 + rng_below(0x800)), out);
+		return put_utf8(out, (uint32_t)(0xd800 + rng_below(0x800)));
 	case 8: {
 		/* a lead byte and continuation bytes, often not UTF-8 */
 		size_t n = 1 + rng_below(4);
