@@ -112,6 +112,28 @@ size_t put_utf8(uint8_t *out, uint32_t cp)
 	return 4;
 }
 
+bool parts_equal(const struct kv_part *a, const struct kv_part *b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case KV_PART_BYTES:
+	case KV_PART_STRING:
+		return a->len == b->len &&
+		       (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+	case KV_PART_BIGINT:
+		return a->bigint.negative == b->bigint.negative &&
+		       a->bigint.len == b->bigint.len &&
+		       (a->bigint.len == 0 ||
+			memcmp(a->bigint.mag, b->bigint.mag, a->bigint.len) ==
+				0);
+	case KV_PART_NUMBER:
+		return to_bits(a->num) == to_bits(b->num);
+	default:
+		return true;
+	}
+}
+
 /* ------------------------------------------------------- Deno's vectors */
 
 /* A reader of one of Deno's vector files, a row at a time. */

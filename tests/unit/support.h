@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kv_key.h"
+
 /*
  * splitmix64, one stream per test process (check forks each test, so each
  * starts from seed 0 unless it seeds): a fixed seed makes every failure
@@ -48,6 +50,9 @@ uint8_t *unhex(const char *hex, size_t *len);
  * code point, as WTF-8 does. Returns how many bytes.
  */
 size_t put_utf8(uint8_t *out, uint32_t cp);
+
+/* The same key part to the bit: numbers by their bits, NaNs included. */
+bool parts_equal(const struct kv_part *a, const struct kv_part *b);
 
 /* One row of denokv/key_vectors.tsv: a key the real Deno encoded. */
 struct key_vector {

@@ -54,24 +54,9 @@ static bool same_number(double a, double b)
 
 static bool same_part(const struct kv_part *a, const struct kv_part *b)
 {
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case KV_PART_BYTES:
-	case KV_PART_STRING:
-		return a->len == b->len &&
-		       (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
-	case KV_PART_BIGINT:
-		return a->bigint.negative == b->bigint.negative &&
-		       a->bigint.len == b->bigint.len &&
-		       (a->bigint.len == 0 ||
-			memcmp(a->bigint.mag, b->bigint.mag, a->bigint.len) ==
-				0);
-	case KV_PART_NUMBER:
+	if (a->type == KV_PART_NUMBER && b->type == KV_PART_NUMBER)
 		return same_number(a->num, b->num);
-	default:
-		return true;
-	}
+	return parts_equal(a, b);
 }
 
 static void assert_same_key(const struct kv_part *a, size_t an,

@@ -66,28 +66,6 @@ static struct kv_part bigint_part(bool negative, const uint8_t *mag,
 	return p;
 }
 
-static bool parts_equal(const struct kv_part *a, const struct kv_part *b)
-{
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case KV_PART_BYTES:
-	case KV_PART_STRING:
-		return a->len == b->len &&
-		       (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
-	case KV_PART_BIGINT:
-		return a->bigint.negative == b->bigint.negative &&
-		       a->bigint.len == b->bigint.len &&
-		       (a->bigint.len == 0 ||
-			memcmp(a->bigint.mag, b->bigint.mag, a->bigint.len) ==
-				0);
-	case KV_PART_NUMBER:
-		return to_bits(a->num) == to_bits(b->num);
-	default:
-		return true;
-	}
-}
-
 /* The part's name is exactly name, and name parses back to the part. */
 static void assert_named(struct kv_part part, const char *name)
 {
