@@ -39,6 +39,9 @@ struct node {
 	char *scratch_name;   /* NODE_SCRATCH; NODE_LINK: the link's name */
 	uint64_t nlookup;
 	unsigned open_count;
+	/* Opens and attribute replies so far: what the kernel may have
+	 * cached of the node (see handle.kernel_views). */
+	unsigned kernel_views;
 	bool attached;	      /* reachable by key (not unlinked) */
 	struct node *next_ino;
 	struct node *next_key;
@@ -126,6 +129,12 @@ struct handle {
 	bool written;		 /* written or resized since open */
 	bool failed;		 /* a write failed: nothing is committed */
 	int error;
+	/* This open created the file and writes past the page cache: while
+	 * node->kernel_views stays at kernel_views, the kernel holds no
+	 * pages of it and no size it did not drop at each write, so a
+	 * commit need not tell it anything. */
+	bool sole_view;
+	unsigned kernel_views;
 	struct handle *next;
 };
 

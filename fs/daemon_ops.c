@@ -131,6 +131,7 @@ static void keep_rendering(struct kvfs *fs, struct node *n,
 static int node_stat(struct kvfs *fs, struct node *n, struct key_info *ki,
 		     struct stat *st)
 {
+	n->kernel_views++;
 	stat_base(fs, n, st);
 	if (n->kind == NODE_DIR || n->kind == NODE_LIST) {
 		st->st_mode = S_IFDIR | (0777 & ~fs->opt.umask);
@@ -558,6 +559,7 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 	h->next = fs->handles;
 	fs->handles = h;
 	n->open_count++;
+	n->kernel_views++;
 	*out = h;
 	return 0;
 }
@@ -570,11 +572,15 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
  * opened only for reading has nothing to commit, so its close() need not
  * wait for a FLUSH round trip (FOPEN_NOFLUSH).
  */
+static bool bypasses_page_cache(int flags)
+{
+	return (flags & O_ACCMODE) == O_WRONLY;
+}
+
 static void set_open_flags(struct fuse_file_info *fi)
 {
-	int access = fi->flags & O_ACCMODE;
-	fi->direct_io = access == O_WRONLY;
-	fi->noflush = access == O_RDONLY;
+	fi->direct_io = bypasses_page_cache(fi->flags);
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 }
 
 static void kvfs_open(fuse_req_t req, fuse_ino_t ino,
@@ -694,11 +700,18 @@ static void kvfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
  * stale (the stored rendering may differ from the text written, as JSON
  * is normalized): drop them before the reply, so that a stat or read after
  * close() sees the new value. FLUSH, FSYNC and RELEASE are not among the
- * requests during which libfuse forbids this notification.
+ * requests during which libfuse forbids this notification. A file created
+ * and written by one write-only open that nothing else looked at is the
+ * common case of a new file, and has nothing cached to drop.
  */
-static void forget_cached(struct kvfs *fs, fuse_ino_t ino, bool committed)
+static bool kernel_may_cache(const struct handle *h)
 {
-	if (committed)
+	return !h->sole_view || h->node->kernel_views != h->kernel_views;
+}
+
+static void forget_cached(struct kvfs *fs, fuse_ino_t ino, bool stale)
+{
+	if (stale)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
@@ -715,8 +728,9 @@ static void commit_and_reply(fuse_req_t req, fuse_ino_t ino,
 	bool committed = r == 0 && dirty && !h->dirty;
 	if (committed)
 		node_told(fs, h->node);
+	bool stale = committed && kernel_may_cache(h);
 	pthread_mutex_unlock(&fs->lock);
-	forget_cached(fs, ino, committed);
+	forget_cached(fs, ino, stale);
 	fuse_reply_err(req, -r);
 }
 
@@ -750,10 +764,11 @@ static void kvfs_release(fuse_req_t req, fuse_ino_t ino,
 	struct node *n = h->node;
 	if (committed)
 		node_told(fs, n);
+	bool stale = committed && kernel_may_cache(h);
 	handle_free(fs, h);
 	node_close(fs, n);
 	pthread_mutex_unlock(&fs->lock);
-	forget_cached(fs, ino, committed);
+	forget_cached(fs, ino, stale);
 	fuse_reply_err(req, 0);
 }
 
@@ -817,6 +832,7 @@ static int create_locked(struct kvfs *fs, struct node *dir, const char *name,
 		if (!exists)
 			node_set_pending(fs, n, true);
 	}
+	bool new_to_kernel = n->nlookup == 0 && n->open_count == 0;
 	int r = handle_open(fs, n, flags, h);
 	if (r < 0)
 		return r;
@@ -827,8 +843,11 @@ static int create_locked(struct kvfs *fs, struct node *dir, const char *name,
 	if (r == 0)
 		r = node_stat(fs, n, &ki, &st);
 	key_info_free(&ki);
-	if (r == 0)
+	if (r == 0) {
 		ops_fill_entry(fs, n, &st, e);
+		(*h)->sole_view = new_to_kernel && bypasses_page_cache(flags);
+		(*h)->kernel_views = n->kernel_views;
+	}
 	return r;
 }
 
