@@ -115,6 +115,35 @@ static bool ascii_needs_escape(const uint8_t *s, size_t len, size_t i)
 	return is_dot_or_dotdot(s, len);
 }
 
+/*
+ * Length of the character at s[i] when the name of string s keeps it as it
+ * is, or 0 for a byte that the name escapes.
+ */
+static size_t kept_char_length(const uint8_t *s, size_t len, size_t i)
+{
+	if (s[i] >= 0x80)
+		return kvfs_utf8_length(s + i, len - i);
+	return ascii_needs_escape(s, len, i) ? 0 : 1;
+}
+
+/*
+ * Whether a name is the string of its own bytes: the name of that string
+ * keeps every character, so it is canonical without being formatted again.
+ * Most names are; the empty name is not (the empty string's is @"").
+ */
+static bool is_plain_name(const char *name, size_t len)
+{
+	const uint8_t *s = (const uint8_t *)name;
+	size_t i = 0;
+	while (i < len) {
+		size_t n = kept_char_length(s, len, i);
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return len > 0;
+}
+
 static int push_escape(struct kv_buf *out, uint8_t c)
 {
 	char e[3] = {'%', upper_hex[c >> 4], upper_hex[c & 15]};
@@ -127,8 +156,8 @@ static int format_string(const uint8_t *s, size_t len, struct kv_buf *out)
 		return kvfs_append_str(out, "@\"\"");
 	int r = 0;
 	for (size_t i = 0; i < len && r == 0;) {
-		size_t n = kvfs_utf8_length(s + i, len - i);
-		if (n == 0 || (n == 1 && ascii_needs_escape(s, len, i))) {
+		size_t n = kept_char_length(s, len, i);
+		if (n == 0) {
 			r = push_escape(out, s[i]);
 			i++;
 		} else {
@@ -358,7 +387,8 @@ static int parse_at_form(const char *s, size_t len, struct kv_part *part,
 /*
  * Decoding above is lenient on purpose; the one test of canonical form is
  * that the part's own name is the name given. This makes parse exactly the
- * inverse of format, whatever the helpers accept.
+ * inverse of format, whatever the helpers accept. A plain name passes it
+ * by construction, and skips it.
  */
 static int require_canonical(const char *name, size_t len,
 			     const struct kv_part *part)
@@ -383,7 +413,7 @@ int kvfs_name_parse(const char *name, size_t len, struct kv_part *part,
 		r = parse_at_form(name + 1, len - 1, part, storage);
 	else
 		r = unescape_string(name, len, part, storage);
-	if (r == 0)
+	if (r == 0 && !is_plain_name(name, len))
 		r = require_canonical(name, len, part);
 	if (r < 0)
 		storage->len = mark;
@@ -499,24 +529,47 @@ static int encode_exactly(const struct kv_part *part, struct kv_buf *out)
 	return r;
 }
 
+/* A plain name's part is its own bytes, encoded from where they are. */
+static int encode_plain(const char *name, size_t len, struct kv_buf *out)
+{
+	struct kv_part part = {.type = KV_PART_STRING,
+			       .data = (const uint8_t *)name, .len = len};
+	return kv_part_encode(&part, out);
+}
+
+static int parse_and_encode(const char *name, size_t len, struct kv_buf *out)
+{
+	struct kv_buf storage = {0};
+	struct kv_part part;
+	int r = kvfs_name_parse(name, len, &part, &storage);
+	if (r == 0)
+		r = encode_exactly(&part, out);
+	kv_buf_free(&storage);
+	return r;
+}
+
+int kvfs_name_to_key(const char *name, size_t len, struct kv_buf *out)
+{
+	size_t mark = out->len;
+	int r = is_plain_name(name, len) ? encode_plain(name, len, out)
+					 : parse_and_encode(name, len, out);
+	if (r < 0)
+		out->len = mark;
+	return r;
+}
+
 int kvfs_path_to_key(const char *path, size_t len, struct kv_buf *out)
 {
 	size_t mark = out->len;
-	struct kv_buf storage = {0};
 	int r = 0;
 	for (size_t i = 0; len > 0 && r == 0;) {
 		const char *slash = memchr(path + i, '/', len - i);
 		size_t end = slash ? (size_t)(slash - path) : len;
-		struct kv_part part;
-		storage.len = 0;
-		r = kvfs_name_parse(path + i, end - i, &part, &storage);
-		if (r == 0)
-			r = encode_exactly(&part, out);
+		r = kvfs_name_to_key(path + i, end - i, out);
 		if (!slash)
 			break;
 		i = end + 1;
 	}
-	kv_buf_free(&storage);
 	if (r < 0)
 		out->len = mark;
 	return r;

@@ -38,6 +38,16 @@ int kvfs_name_parse(const char *name, size_t len, struct kv_part *part,
 		    struct kv_buf *storage);
 
 /*
+ * Append the encoded key part that a full-form name stands for to out:
+ * kvfs_name_parse() then kv_part_encode(), except that a NaN keeps the
+ * bits its name gives (as in kvfs_path_to_key()). A name made of
+ * characters that need no escape costs no allocation besides out's own.
+ * Returns 0, -EINVAL for a name kvfs_name_parse() refuses, or -ENOMEM;
+ * out is unchanged on error.
+ */
+int kvfs_name_to_key(const char *name, size_t len, struct kv_buf *out);
+
+/*
  * The name a directory listing shows for a key part: the full form when it
  * fits in KVFS_NAME_MAX bytes, else a shortened form in the '@' namespace,
  * "@~" + a readable head of the full name + "~" + a hash of the encoded

@@ -1443,6 +1443,100 @@ START_TEST(js_empty_bytes_and_negative_bigint)
 }
 END_TEST
 
+/*
+ * kvfs_name_to_key() appends what kvfs_name_parse() and kv_part_encode()
+ * give, and refuses what parse refuses. Aborts instead of asserting on
+ * success: check marks each assertion with a write to its pipe.
+ */
+static void assert_to_key_is_parse_then_encode(const char *name, size_t len)
+{
+	struct kv_buf got = {0}, want = {0}, storage = {0};
+	struct kv_part part;
+	int want_r = kvfs_name_parse(name, len, &part, &storage);
+	if (want_r == 0)
+		want_r = kv_part_encode(&part, &want);
+	int r = kvfs_name_to_key(name, len, &got);
+	if (r != want_r || got.len != want.len ||
+	    (got.len && memcmp(got.data, want.data, got.len) != 0))
+		ck_abort_msg("name '%.*s': %d, %zu bytes; parse and encode: "
+			     "%d, %zu bytes", (int)len, name, r, got.len,
+			     want_r, want.len);
+	kv_buf_free(&got);
+	kv_buf_free(&want);
+	kv_buf_free(&storage);
+}
+
+START_TEST(name_to_key_of_all_names_up_to_two_bytes_is_parse_then_encode)
+{
+	char name[2] = "";
+	assert_to_key_is_parse_then_encode(name, 0);
+	for (int a = 0; a < 256; a++) {
+		name[0] = (char)a;
+		assert_to_key_is_parse_then_encode(name, 1);
+		for (int b = 0; b < 256; b++) {
+			name[1] = (char)b;
+			assert_to_key_is_parse_then_encode(name, 2);
+		}
+	}
+}
+END_TEST
+
+START_TEST(name_to_key_of_three_piece_names_is_parse_then_encode)
+{
+	/* plain characters, and what makes a name not plain: a leading '@',
+	 * escapes right and wrong, bytes that begin no character, dots */
+	static const char *const pieces[] = {
+		"a",   "\xc3\xa9", ".",	   "@",	   "%",	   "%2F", "%2f", "%40",
+		"%2E", "\xff",	   "\xc3", "\x01", "0x",   "n",	  "1",	 "~",
+	};
+	enum { N = sizeof(pieces) / sizeof(*pieces) };
+	char name[16];
+	for (int a = 0; a < N; a++)
+		for (int b = 0; b < N; b++)
+			for (int c = 0; c < N; c++) {
+				int n = snprintf(name, sizeof(name), "%s%s%s",
+						 pieces[a], pieces[b],
+						 pieces[c]);
+				assert_to_key_is_parse_then_encode(name,
+								   (size_t)n);
+			}
+}
+END_TEST
+
+START_TEST(name_to_key_of_nan_payload_reaches_its_key)
+{
+	static const uint8_t key[] = {0x21, 0xff, 0xf0, 0x02, 0, 0, 0, 0, 0};
+	static const char name[] = "@NaN:0x7ff0020000000000";
+	struct kv_buf got = {0};
+	ck_assert_int_eq(kvfs_name_to_key(name, strlen(name), &got), 0);
+	ck_assert_uint_eq(got.len, sizeof(key));
+	ck_assert_mem_eq(got.data, key, sizeof(key));
+	kv_buf_free(&got);
+}
+END_TEST
+
+START_TEST(name_to_key_appends_and_leaves_out_alone_on_refusal)
+{
+	static const char *const refused[] = {
+		"", ".", "..", "a/b", "%2f", "@value", "@01", "\xff",
+	};
+	static const uint8_t plain_key[] = {0x02, 'f', '.', 'j', 0x00};
+	struct kv_buf out = {0};
+	ck_assert_int_eq(kv_buf_append(&out, "xy", 2), 0);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+		ck_assert_int_eq(kvfs_name_to_key(refused[i],
+						  strlen(refused[i]), &out),
+				 -EINVAL);
+		ck_assert_uint_eq(out.len, 2);
+	}
+	ck_assert_int_eq(kvfs_name_to_key("f.j", 3, &out), 0);
+	ck_assert_uint_eq(out.len, 2 + sizeof(plain_key));
+	ck_assert_mem_eq(out.data, "xy", 2);
+	ck_assert_mem_eq(out.data + 2, plain_key, sizeof(plain_key));
+	kv_buf_free(&out);
+}
+END_TEST
+
 static Suite *name_suite(void)
 {
 	Suite *s = suite_create("name");
@@ -1541,6 +1635,11 @@ static Suite *name_suite(void)
 	tcase_add_test(paths, path_with_bad_name_refused);
 	tcase_add_test(paths, path_of_nan_payload_reaches_its_key);
 	tcase_add_test(paths, path_of_canonical_nans_is_deno_key);
+	tcase_add_test(paths,
+		       name_to_key_of_all_names_up_to_two_bytes_is_parse_then_encode);
+	tcase_add_test(paths, name_to_key_of_three_piece_names_is_parse_then_encode);
+	tcase_add_test(paths, name_to_key_of_nan_payload_reaches_its_key);
+	tcase_add_test(paths, name_to_key_appends_and_leaves_out_alone_on_refusal);
 	tcase_add_test(paths, random_keys_path_roundtrip);
 	tcase_add_test(paths, key_to_path_malformed_key_refused);
 	tcase_add_test(paths, js_of_header_example);
