@@ -195,6 +195,13 @@ struct kvfs {
 	/* Every change up to this data_version is accounted for: seen by
 	 * the refresher, or made by our own commits just after it. */
 	uint64_t seen_version;
+	/* Changes to the store seen or made by the mount so far, and the
+	 * key the last LOOKUP found absent while it stood at missed_at:
+	 * the CREATE that follows that LOOKUP need not look again (see
+	 * create_locked). */
+	uint64_t changes;
+	struct kv_buf missed_key;
+	uint64_t missed_at;
 
 	struct node *rendered_oldest;
 	struct node *rendered_newest;

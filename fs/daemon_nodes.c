@@ -125,6 +125,7 @@ void nodes_destroy(struct kvfs *fs)
 		kv_buf_free(&h->content);
 		free(h);
 	}
+	kv_buf_free(&fs->missed_key);
 	free(fs->by_ino);
 	free(fs->by_key);
 	free(fs->times);

@@ -294,6 +294,7 @@ void refresh_own_commit(struct kvfs *fs,
 	/* Our transaction started from the version accounted for: no other
 	 * writer's commit lies between, whatever the step. Otherwise (or
 	 * when the store no longer knows) the refresher looks. */
+	fs->changes++;
 	if (kv_store_commit_start(fs->store, vs, &start) == 0 &&
 	    start == fs->seen_version)
 		fs->seen_version = vs_version(vs);
@@ -319,6 +320,7 @@ static void refresh_once(struct kvfs *fs)
 	int r = kv_store_data_version(fs->store, &version);
 	if (r == 0 && version != fs->seen_version) {
 		fs->seen_version = version;
+		fs->changes++;
 		nodes_each(fs, check_node, &l);
 	}
 	pthread_mutex_unlock(&fs->lock);
