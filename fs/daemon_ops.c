@@ -224,8 +224,6 @@ int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
 		     struct kv_buf *key)
 {
 	size_t len = strlen(name);
-	struct kv_part part;
-	struct kv_buf storage = {0};
 	int r = kv_buf_append(key, dir->key.data, dir->key.len);
 	if (r < 0)
 		return r;
@@ -250,12 +248,7 @@ int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
 		child_list_free(&l);
 		return r;
 	}
-	r = kvfs_name_parse(name, len, &part, &storage);
-	if (r == 0)
-		r = kv_part_encode(&part, key);
-	kv_buf_free(&storage);
-	if (r == -ERANGE)
-		r = -EINVAL;
+	r = kvfs_name_to_key(name, len, key);
 	if (r == 0 && key->len > KV_MAX_WRITE_KEY)
 		r = -ENAMETOOLONG;
 	return r;
@@ -265,6 +258,32 @@ int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
  * Look a name up in dir: fills the node (with a new lookup reference taken
  * by ops_fill_entry) and its attributes.
  */
+/*
+ * The kernel looks a name up before it creates it, under its directory's
+ * lock, so no other create, mkdir or rename through the mount can come
+ * between. A change by another writer after the look is the same race as
+ * one after the create's own look: the commit at close is a blind set
+ * either way. So the create uses the look's answer while the mount has
+ * seen and made no change since.
+ */
+static void remember_miss(struct kvfs *fs, const struct kv_buf *key)
+{
+	fs->missed_key.len = 0;
+	if (kv_buf_append(&fs->missed_key, key->data, key->len) == 0)
+		fs->missed_at = fs->changes;
+	else
+		fs->missed_key.len = 0;
+}
+
+static bool just_missed(struct kvfs *fs, const struct kv_buf *key)
+{
+	bool missed = fs->missed_key.len == key->len &&
+		      fs->missed_at == fs->changes &&
+		      memcmp(fs->missed_key.data, key->data, key->len) == 0;
+	fs->missed_key.len = 0;
+	return missed;
+}
+
 static int lookup_locked(struct kvfs *fs, struct node *dir, const char *name,
 			 struct fuse_entry_param *e)
 {
@@ -313,6 +332,7 @@ static int lookup_locked(struct kvfs *fs, struct node *dir, const char *name,
 	else if (ki.has_value)
 		n = node_get(fs, NODE_FILE, key.data, key.len, NULL);
 	else {
+		remember_miss(fs, &key);
 		r = -ENOENT;
 		goto out;
 	}
@@ -816,8 +836,9 @@ static int create_locked(struct kvfs *fs, struct node *dir, const char *name,
 			kv_buf_free(&key);
 			return r;
 		}
-		struct key_info ki;
-		r = key_info_load(fs, key.data, key.len, &ki);
+		struct key_info ki = {0};
+		if (!just_missed(fs, &key))
+			r = key_info_load(fs, key.data, key.len, &ki);
 		bool is_dir = ki.is_dir, exists = ki.has_value;
 		key_info_free(&ki);
 		if (r == 0 && is_dir)
