@@ -848,6 +848,119 @@ START_TEST(parse_minus_zero_literal_as_double_minus_zero)
 }
 END_TEST
 
+/* ------------------------------------------------- numbers of few digits */
+
+/*
+ * json_parse works out a number of at most 15 significant digits and a
+ * power of ten within 10^±22 by itself, and leaves the others to
+ * kv_number_parse: either way must give the double kv_number_parse gives.
+ * These literals lie on both sides of each of those edges.
+ */
+static const char *const edge_numbers[] = {
+	"1e22", "1e23", "-1E22", "1e+22", "1E+00022", "1e-22", "1e-23",
+	"10e21", "0.1e23", "100e-24", "0.0000000000000000000001",
+	"0.00000000000000000000001", "0.00000000000000000000001e45",
+	"999999999999999e22", "999999999999999e23", "9999999999999999e22",
+	"123456789012345", "1234567890123456", "-0.123456789012345",
+	"0.1234567890123456", "1.23456789012345e-7", "9007199254740992",
+	"9007199254740993", "0", "0e0", "-0", "-0.0", "-0e-23", "-0.000E+22",
+	"1e-0", "0.3", "4.35", "5e-324", "2.2250738585072014e-308",
+	"1.7976931348623157e308",
+	"1e0000000000000000000000000000000000000000000000000000000001",
+};
+
+/* Longer than any literal random_number_literal writes. */
+enum { LITERAL_MAX = 64 };
+
+/*
+ * A random literal of 1 to 17 significant digits whose last digit stands
+ * for 10^-26 to 10^26: the first digits an integer part, or "0." and up to
+ * 23 zeros before them all; then, unless it is not needed, the exponent
+ * that brings the last digit there, in any form JSON allows (e or E, a
+ * sign or none, leading zeros).
+ */
+static void random_number_literal(char out[LITERAL_MAX])
+{
+	static const char *const signs[] = {"", "+", "-"};
+	int digits = 1 + (int)rng_below(17), target = (int)rng_below(53) - 26;
+	int int_digits = 1 + (int)rng_below((size_t)digits), scale;
+	char *p = out;
+	if (rng_below(2))
+		*p++ = '-';
+	if (rng_below(3) == 0) {
+		int zeros = (int)rng_below(24);
+		p += sprintf(p, "0.%.*s", zeros, "00000000000000000000000");
+		int_digits = 0;
+		scale = -zeros - digits;
+	} else {
+		scale = int_digits - digits;
+	}
+	for (int i = 0; i < digits; i++) {
+		if (i == int_digits && i > 0)
+			*p++ = '.';
+		*p++ = (char)(i == 0 ? '1' + rng_below(9) : '0' + rng_below(10));
+	}
+	int e = target - scale;
+	*p = '\0';
+	if (e != 0 || rng_below(2))
+		sprintf(p, "%c%s%s%d", rng_below(2) ? 'e' : 'E',
+			e < 0 ? "-" : signs[rng_below(e > 0 ? 2 : 3)],
+			rng_below(4) ? "" : "00", abs(e));
+}
+
+/* Every edge literal and 20000 random ones, each given to check. */
+static void for_short_numbers(void (*check)(const char *text))
+{
+	char text[LITERAL_MAX];
+	for (size_t i = 0; i < sizeof(edge_numbers) / sizeof(edge_numbers[0]);
+	     i++)
+		check(edge_numbers[i]);
+	rng_seed(22);
+	for (int round = 0; round < 20000; round++) {
+		random_number_literal(text);
+		check(text);
+	}
+}
+
+static double kv_number_parse_ok(const char *text)
+{
+	double d;
+	ck_assert_msg(kv_number_parse(text, strlen(text), false, &d) == 0,
+		      "kv_number_parse refuses %s", text);
+	return d;
+}
+
+static void assert_parses_as_kv_number_parse(const char *text)
+{
+	struct kv_value *v = parse(text);
+	ck_assert_msg(v->type == KV_INT32 || v->type == KV_DOUBLE, "%s", text);
+	double got = v->type == KV_INT32 ? v->i32 : v->num;
+	double want = kv_number_parse_ok(text);
+	ck_assert_msg(to_bits(got) == to_bits(want),
+		      "%s parses to %a, kv_number_parse to %a", text, got,
+		      want);
+}
+
+static void assert_renders_as_kv_number_parse(const char *text)
+{
+	const char *got = render(parse(text));
+	const char *want = render(mk_double(kv_number_parse_ok(text)));
+	ck_assert_msg(strcmp(got, want) == 0, "%s renders as %s, not %s", text,
+		      got, want);
+}
+
+START_TEST(parse_short_numbers_bit_identical_to_kv_number_parse)
+{
+	for_short_numbers(assert_parses_as_kv_number_parse);
+}
+END_TEST
+
+START_TEST(parse_short_numbers_render_as_kv_number_parse_values)
+{
+	for_short_numbers(assert_renders_as_kv_number_parse);
+}
+END_TEST
+
 START_TEST(parse_keeps_key_order)
 {
 	struct kv_value *v = parse("{\"b\":1,\"a\":2,\"c\":3}");
@@ -1472,6 +1585,16 @@ static Suite *json_suite(void)
 	tcase_add_test(map, parse_nesting_limit_is_the_decoders);
 	tcase_add_test(map, parse_rejects_very_deep_json_without_recursing);
 	suite_add_tcase(s, map);
+
+	/* 20000 random literals a test: room for a loaded machine */
+	TCase *num = tcase_create("numbers");
+	tcase_set_timeout(num, 60);
+	tcase_add_checked_fixture(num, arena_setup, arena_teardown);
+	tcase_add_test(num,
+		       parse_short_numbers_bit_identical_to_kv_number_parse);
+	tcase_add_test(num,
+		       parse_short_numbers_render_as_kv_number_parse_values);
+	suite_add_tcase(s, num);
 
 	TCase *bad = tcase_create("rejections");
 	tcase_add_checked_fixture(bad, arena_setup, arena_teardown);
