@@ -1078,6 +1078,169 @@ START_TEST(encode_error_in_v8_order)
 }
 END_TEST
 
+/* ---- object ids past the 16th ------------------------------------------ */
+
+/*
+ * The encoder keeps the first 16 object ids on the stack and moves them to
+ * the heap for the 17th. These values are an array (id 0) of 40 objects
+ * {i: k} (ids 1 to 40) with back-references among them, written before,
+ * at and after the move, to ids from both sides of it.
+ */
+enum { MANY_OBJECTS = 40 };
+
+struct ref_at {
+	int after; /* written right after object k */
+	uint32_t id;
+};
+
+static const struct ref_at many_refs[] = {
+	{ 3, 1 },  { 14, 15 }, { 15, 16 }, { 15, 0 },
+	{ 20, 7 }, { 20, 21 }, { 39, 40 }, { 39, 17 },
+};
+
+#define N_MANY_REFS (sizeof(many_refs) / sizeof(many_refs[0]))
+
+static struct kv_value *counted_object(int k)
+{
+	struct kv_value *key = string_node("i"), *value = int_node(k);
+	return object_node(1, &key, &value);
+}
+
+/* The array of MANY_OBJECTS objects and n refs, each where refs[] says. */
+static struct kv_value *many_objects(const struct ref_at *refs, size_t n)
+{
+	struct kv_value *items[MANY_OBJECTS + N_MANY_REFS + 1];
+	size_t len = 0, r = 0;
+	ck_assert_uint_le(n, N_MANY_REFS + 1);
+	for (int k = 0; k < MANY_OBJECTS; k++) {
+		items[len++] = counted_object(k);
+		for (; r < n && refs[r].after == k; r++)
+			items[len++] = ref_node(refs[r].id);
+	}
+	ck_assert_uint_eq(r, n);
+	return array_node(len, items);
+}
+
+/* Bytes laid out by hand, as V8 writes them. */
+struct hand_bytes {
+	uint8_t b[512];
+	size_t len;
+};
+
+static void hand_put(struct hand_bytes *w, uint8_t byte)
+{
+	ck_assert_uint_lt(w->len, sizeof(w->b));
+	w->b[w->len++] = byte;
+}
+
+static void hand_varint(struct hand_bytes *w, uint32_t v)
+{
+	for (; v >= 0x80; v >>= 7)
+		hand_put(w, (uint8_t)(v | 0x80));
+	hand_put(w, (uint8_t)v);
+}
+
+/*
+ * many_objects(many_refs) as V8 serializes it: a dense array, each object
+ * a one-byte key "i", a Smi (zigzag) and the end with one property, each
+ * back-reference '^' and the id.
+ */
+static void many_objects_bytes(struct hand_bytes *w)
+{
+	uint32_t len = MANY_OBJECTS + N_MANY_REFS;
+	size_t r = 0;
+	hand_put(w, 0xff);
+	hand_put(w, 0x0f);
+	hand_put(w, 'A');
+	hand_varint(w, len);
+	for (int k = 0; k < MANY_OBJECTS; k++) {
+		static const uint8_t key_i[] = { 'o', '"', 1, 'i', 'I' };
+		for (size_t i = 0; i < sizeof(key_i); i++)
+			hand_put(w, key_i[i]);
+		hand_varint(w, 2 * (uint32_t)k);
+		hand_put(w, '{');
+		hand_put(w, 1);
+		for (; r < N_MANY_REFS && many_refs[r].after == k; r++) {
+			hand_put(w, '^');
+			hand_varint(w, many_refs[r].id);
+		}
+	}
+	hand_put(w, '$');
+	hand_put(w, 0);
+	hand_varint(w, len);
+}
+
+START_TEST(encode_past_16_objects_byte_identical_to_v8)
+{
+	struct hand_bytes want = { .len = 0 };
+	many_objects_bytes(&want);
+	struct kv_buf b = encode_ok(many_objects(many_refs, N_MANY_REFS));
+	ck_assert_uint_eq(b.len, want.len);
+	ck_assert_mem_eq(b.data, want.b, want.len);
+	kv_buf_free(&b);
+}
+END_TEST
+
+START_TEST(encode_past_16_objects_reads_back_with_its_reference_ids)
+{
+	struct kv_value *v = many_objects(many_refs, N_MANY_REFS), *back;
+	struct kv_buf b = encode_ok(v);
+	bool lossless = true;
+	ck_assert_int_eq(kv_v8_decode(b.data, b.len, arena, &back, &lossless),
+			 0);
+	kv_buf_free(&b);
+	ck_assert(!lossless);
+	ck_assert(kv_value_equal(back, v));
+	ck_assert_int_eq(back->type, KV_ARRAY);
+	ck_assert_uint_eq(back->n_items, MANY_OBJECTS + N_MANY_REFS);
+	for (size_t i = 0, r = 0, k = 0; i < back->n_items; i++) {
+		const struct kv_value *item = back->items[i];
+		if (item->type == KV_OBJECT) {
+			assert_int(item->props[0].value, (int32_t)k++);
+			continue;
+		}
+		ck_assert_int_eq(item->type, KV_REF);
+		ck_assert_uint_lt(r, N_MANY_REFS);
+		ck_assert_int_eq(many_refs[r].after, (int)k - 1);
+		ck_assert_uint_eq(item->ref_id, many_refs[r++].id);
+	}
+}
+END_TEST
+
+/*
+ * many_objects with one more reference, right after object k, to an id
+ * that no object has yet: refused, and b as it was.
+ */
+static void assert_bad_ref_leaves_out_unchanged(int k, uint32_t id)
+{
+	struct ref_at refs[N_MANY_REFS + 1];
+	size_t n = 0;
+	struct kv_buf b = { 0 };
+	for (size_t r = 0; r < N_MANY_REFS; r++) {
+		if (n == r && many_refs[r].after > k)
+			refs[n++] = (struct ref_at){ k, id };
+		refs[n++] = many_refs[r];
+	}
+	if (n == N_MANY_REFS)
+		refs[n++] = (struct ref_at){ k, id };
+	ck_assert_int_eq(kv_buf_append(&b, "abc", 3), 0);
+	ck_assert_int_eq(kv_v8_encode(many_objects(refs, n), &b), -EINVAL);
+	ck_assert_uint_eq(b.len, 3);
+	ck_assert_mem_eq(b.data, "abc", 3);
+	kv_buf_free(&b);
+}
+
+START_TEST(encode_past_16_objects_reference_to_no_object_einval)
+{
+	assert_bad_ref_leaves_out_unchanged(3, 5);
+	assert_bad_ref_leaves_out_unchanged(14, 16);
+	assert_bad_ref_leaves_out_unchanged(15, 17);
+	assert_bad_ref_leaves_out_unchanged(20, 22);
+	assert_bad_ref_leaves_out_unchanged(39, 41);
+	assert_bad_ref_leaves_out_unchanged(39, UINT32_MAX);
+}
+END_TEST
+
 /* ---- equality --------------------------------------------------------- */
 
 START_TEST(equal_numbers_as_deno_sees_them)
@@ -1303,6 +1466,10 @@ static Suite *v8_suite(void)
 	tcase_add_test(tc, encode_failure_leaves_out_unchanged);
 	tcase_add_test(tc, encode_nesting_beyond_limit_einval);
 	tcase_add_test(tc, encode_error_in_v8_order);
+	tcase_add_test(tc, encode_past_16_objects_byte_identical_to_v8);
+	tcase_add_test(tc,
+		       encode_past_16_objects_reads_back_with_its_reference_ids);
+	tcase_add_test(tc, encode_past_16_objects_reference_to_no_object_einval);
 	tcase_add_test(tc, equal_numbers_as_deno_sees_them);
 	tcase_add_test(tc, equal_objects_by_property_names);
 	tcase_add_test(tc, equal_holey_dense_and_sparse_arrays);
