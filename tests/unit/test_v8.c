@@ -1140,33 +1140,38 @@ static void hand_varint(struct hand_bytes *w, uint32_t v)
 	hand_put(w, (uint8_t)v);
 }
 
+static void hand_bytes_of(struct hand_bytes *w, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		hand_put(w, (uint8_t)s[i]);
+}
+
+/* counted_object(k): a one-byte key "i", a Smi (zigzag), one property. */
+static void hand_counted_object(struct hand_bytes *w, int k)
+{
+	hand_bytes_of(w, "o\"\001iI", 5);
+	hand_varint(w, 2 * (uint32_t)k);
+	hand_bytes_of(w, "{\001", 2);
+}
+
 /*
- * many_objects(many_refs) as V8 serializes it: a dense array, each object
- * a one-byte key "i", a Smi (zigzag) and the end with one property, each
- * back-reference '^' and the id.
+ * many_objects(many_refs) as V8 serializes it: a dense array of the
+ * objects, each back-reference '^' and the id.
  */
 static void many_objects_bytes(struct hand_bytes *w)
 {
 	uint32_t len = MANY_OBJECTS + N_MANY_REFS;
 	size_t r = 0;
-	hand_put(w, 0xff);
-	hand_put(w, 0x0f);
-	hand_put(w, 'A');
+	hand_bytes_of(w, "\xff\x0f" "A", 3);
 	hand_varint(w, len);
 	for (int k = 0; k < MANY_OBJECTS; k++) {
-		static const uint8_t key_i[] = { 'o', '"', 1, 'i', 'I' };
-		for (size_t i = 0; i < sizeof(key_i); i++)
-			hand_put(w, key_i[i]);
-		hand_varint(w, 2 * (uint32_t)k);
-		hand_put(w, '{');
-		hand_put(w, 1);
+		hand_counted_object(w, k);
 		for (; r < N_MANY_REFS && many_refs[r].after == k; r++) {
 			hand_put(w, '^');
 			hand_varint(w, many_refs[r].id);
 		}
 	}
-	hand_put(w, '$');
-	hand_put(w, 0);
+	hand_bytes_of(w, "$\000", 2);
 	hand_varint(w, len);
 }
 
@@ -1204,6 +1209,48 @@ START_TEST(encode_past_16_objects_reads_back_with_its_reference_ids)
 		ck_assert_int_eq(many_refs[r].after, (int)k - 1);
 		ck_assert_uint_eq(item->ref_id, many_refs[r++].id);
 	}
+}
+END_TEST
+
+static struct kv_value *uint8_view(struct kv_value *buffer, size_t offset,
+				   size_t len)
+{
+	struct kv_value *v = node(KV_VIEW);
+	v->view_kind = KV_VIEW_UINT8;
+	v->buffer = buffer;
+	v->byte_offset = offset;
+	v->view_len = len;
+	return v;
+}
+
+/*
+ * A view written after the move over a buffer given its id before it: the
+ * encoder finds the buffer by that id to check the view's window. The
+ * array (id 0) holds a Uint8Array over 4 bytes (buffer 1, view 2), 20
+ * objects (ids 3 to 22) and a Uint8Array over bytes 1 and 2 of buffer 1.
+ */
+START_TEST(encode_past_16_objects_view_over_a_buffer_from_before)
+{
+	enum { N = 20 };
+	struct kv_value *items[N + 2], *buffer = node(KV_ARRAY_BUFFER);
+	struct hand_bytes want = { .len = 0 };
+	buffer->bytes = (const uint8_t *)"\x0a\x0b\x0c\x0d";
+	buffer->byte_len = 4;
+	items[0] = uint8_view(buffer, 0, 4);
+	items[N + 1] = uint8_view(ref_node(1), 1, 2);
+	hand_bytes_of(&want, "\xff\x0f" "A", 3);
+	hand_varint(&want, N + 2);
+	hand_bytes_of(&want, "B\004\x0a\x0b\x0c\x0d" "VB\000\004\000", 11);
+	for (int k = 0; k < N; k++) {
+		items[1 + k] = counted_object(k);
+		hand_counted_object(&want, k);
+	}
+	hand_bytes_of(&want, "^\001" "VB\001\002\000" "$\000", 9);
+	hand_varint(&want, N + 2);
+	struct kv_buf b = encode_ok(array_node(N + 2, items));
+	ck_assert_uint_eq(b.len, want.len);
+	ck_assert_mem_eq(b.data, want.b, want.len);
+	kv_buf_free(&b);
 }
 END_TEST
 
@@ -1469,6 +1516,8 @@ static Suite *v8_suite(void)
 	tcase_add_test(tc, encode_past_16_objects_byte_identical_to_v8);
 	tcase_add_test(tc,
 		       encode_past_16_objects_reads_back_with_its_reference_ids);
+	tcase_add_test(tc,
+		       encode_past_16_objects_view_over_a_buffer_from_before);
 	tcase_add_test(tc, encode_past_16_objects_reference_to_no_object_einval);
 	tcase_add_test(tc, equal_numbers_as_deno_sees_them);
 	tcase_add_test(tc, equal_objects_by_property_names);
