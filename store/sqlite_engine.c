@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "engine.h"
+#include "sqlite_vfs.h"
 
 #define DEFAULT_BUSY_BUDGET_MS 1000
 #define DENO_MIGRATIONS 3
@@ -1079,6 +1080,12 @@ static int prepare_schema(struct sqlite_engine *e)
 	if (e->read_only)
 		return version < DENO_MIGRATIONS ? -EROFS : 0;
 	r = exec(e, "PRAGMA journal_mode=wal");
+	/* Deno's setting, and one the WAL shim (sqlite_vfs.c) relies on: a
+	 * commit's xSync, which writes its frames out and reports their
+	 * errors, comes before the wal-index update that shows them to other
+	 * processes. Not left to the compiled-in default. */
+	if (r == 0)
+		r = exec(e, "PRAGMA synchronous=FULL");
 	if (r == 0 && version < DENO_MIGRATIONS)
 		r = migrate(e);
 	return r;
@@ -1109,7 +1116,8 @@ int kv_sqlite_engine_open(const char *path, bool read_only, bool create,
 	else
 		flags |= SQLITE_OPEN_READWRITE |
 			 (create ? SQLITE_OPEN_CREATE : 0);
-	int r = errno_of(e, sqlite3_open_v2(path, &e->db, flags, NULL));
+	int r = errno_of(e, sqlite3_open_v2(path, &e->db, flags,
+					    kv_sqlite_wal_vfs()));
 	if (r == 0 && !e->db)
 		r = -ENOMEM;
 	if (r == 0) {
