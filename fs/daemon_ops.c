@@ -255,10 +255,6 @@ int ops_child_key(struct kvfs *fs, struct node *dir, const char *name,
 }
 
 /*
- * Look a name up in dir: fills the node (with a new lookup reference taken
- * by ops_fill_entry) and its attributes.
- */
-/*
  * The kernel looks a name up before it creates it, under its directory's
  * lock, so no other create, mkdir or rename through the mount can come
  * between. A change by another writer after the look is the same race as
@@ -284,6 +280,10 @@ static bool just_missed(struct kvfs *fs, const struct kv_buf *key)
 	return missed;
 }
 
+/*
+ * Look a name up in dir: fills the node (with a new lookup reference taken
+ * by ops_fill_entry) and its attributes.
+ */
 static int lookup_locked(struct kvfs *fs, struct node *dir, const char *name,
 			 struct fuse_entry_param *e)
 {
