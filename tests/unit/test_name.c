@@ -1537,6 +1537,20 @@ START_TEST(name_to_key_appends_and_leaves_out_alone_on_refusal)
 }
 END_TEST
 
+START_TEST(name_to_key_of_a_bigint_past_255_bytes_is_einval)
+{
+	char name[703];
+	name[0] = '@';
+	memset(name + 1, '9', 700);
+	name[701] = 'n';
+	name[702] = 0;
+	struct kv_buf out = {0};
+	ck_assert_int_eq(kvfs_name_to_key(name, strlen(name), &out), -EINVAL);
+	ck_assert_uint_eq(out.len, 0);
+	kv_buf_free(&out);
+}
+END_TEST
+
 static Suite *name_suite(void)
 {
 	Suite *s = suite_create("name");
@@ -1640,6 +1654,7 @@ static Suite *name_suite(void)
 	tcase_add_test(paths, name_to_key_of_three_piece_names_is_parse_then_encode);
 	tcase_add_test(paths, name_to_key_of_nan_payload_reaches_its_key);
 	tcase_add_test(paths, name_to_key_appends_and_leaves_out_alone_on_refusal);
+	tcase_add_test(paths, name_to_key_of_a_bigint_past_255_bytes_is_einval);
 	tcase_add_test(paths, random_keys_path_roundtrip);
 	tcase_add_test(paths, key_to_path_malformed_key_refused);
 	tcase_add_test(paths, js_of_header_example);
