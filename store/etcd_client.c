@@ -22,15 +22,13 @@
  * certificate is wrong.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
+#include "curl_api.h"
 #include "etcd_client.h"
 
 /* Enough for 1000 values of 64 KiB in base64, with their keys. */
@@ -63,6 +61,7 @@ struct etcd_config {
 };
 
 struct etcd_client {
+	const struct curl_api *lib;
 	struct etcd_config *cfg;
 	bool owns_cfg;
 	CURL *curl;
@@ -84,14 +83,6 @@ enum attempt {
 	MAYBE_SENT, /* the request may have been applied */
 	REFUSED,    /* TLS refused the connection: nothing reached etcd */
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void curl_init(void)
-{
-	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static int64_t monotonic_ms(void)
 {
@@ -196,9 +187,9 @@ void etcd_client_free(struct etcd_client *c)
 	if (!c)
 		return;
 	if (c->curl)
-		curl_easy_cleanup(c->curl);
+		c->lib->easy_cleanup(c->curl);
 	if (c->multi)
-		curl_multi_cleanup(c->multi);
+		c->lib->multi_cleanup(c->multi);
 	if (c->owns_cfg)
 		config_free(c->cfg);
 	free(c->token);
@@ -207,45 +198,59 @@ void etcd_client_free(struct etcd_client *c)
 }
 
 /* A client with a connection of its own on cfg. */
-static int client_on(struct etcd_config *cfg, bool owns_cfg,
-		     struct etcd_client **out)
+static int client_on(const struct curl_api *lib, struct etcd_config *cfg,
+		     bool owns_cfg, struct etcd_client **out)
 {
 	struct etcd_client *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return -ENOMEM;
+	c->lib = lib;
 	c->cfg = cfg;
 	c->owns_cfg = owns_cfg;
-	c->curl = curl_easy_init();
-	c->multi = curl_multi_init();
+	c->curl = c->lib->easy_init();
+	c->multi = c->lib->multi_init();
 	if (!c->curl || !c->multi) {
 		etcd_client_free(c);
 		return -ENOMEM;
 	}
-	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
+	c->lib->easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
 	*out = c;
 	return 0;
+}
+
+/* libcurl is loaded on the first etcd store only (curl_api.h); a machine
+ * without it can still use SQLite stores, and is told what etcd needs. */
+static int load_curl(const struct curl_api **lib)
+{
+	const char *why;
+	int r = curl_api_load(lib, &why);
+
+	if (r < 0)
+		syslog(LOG_ERR, "kvfs: etcd stores need libcurl (%s): %s",
+		       CURL_API_SONAME, why);
+	return r;
 }
 
 int etcd_client_new(const struct etcd_client_options *o,
 		    struct etcd_client **out)
 {
+	const struct curl_api *lib;
 	struct etcd_config *cfg;
 
 	if (!o->endpoints || !*o->endpoints || !o->timeout_ms)
 		return -EINVAL;
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_result != CURLE_OK)
-		return -EIO;
-	int r = config_new(o, &cfg);
-	if (r == 0 && (r = client_on(cfg, true, out)) < 0)
+	int r = load_curl(&lib);
+	if (r == 0)
+		r = config_new(o, &cfg);
+	if (r == 0 && (r = client_on(lib, cfg, true, out)) < 0)
 		config_free(cfg);
 	return r;
 }
 
 int etcd_client_fork(struct etcd_client *c, struct etcd_client **out)
 {
-	return client_on(c->cfg, false, out);
+	return client_on(c->lib, c->cfg, false, out);
 }
 
 uint64_t etcd_client_requests(const struct etcd_client *c)
@@ -318,8 +323,9 @@ static bool closed_after_handshake(struct etcd_client *c)
 	curl_off_t handshake_us = 0;
 	long header_bytes = 0;
 
-	curl_easy_getinfo(c->curl, CURLINFO_APPCONNECT_TIME_T, &handshake_us);
-	curl_easy_getinfo(c->curl, CURLINFO_HEADER_SIZE, &header_bytes);
+	c->lib->easy_getinfo(c->curl, CURLINFO_APPCONNECT_TIME_T,
+			     &handshake_us);
+	c->lib->easy_getinfo(c->curl, CURLINFO_HEADER_SIZE, &header_bytes);
 	return c->cfg->tls && handshake_us > 0 && header_bytes == 0;
 }
 
@@ -351,11 +357,11 @@ static void set_tls(struct etcd_client *c)
 	const struct etcd_config *cfg = c->cfg;
 
 	if (cfg->cacert)
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, cfg->cacert);
+		c->lib->easy_setopt(c->curl, CURLOPT_CAINFO, cfg->cacert);
 	if (cfg->cert)
-		curl_easy_setopt(c->curl, CURLOPT_SSLCERT, cfg->cert);
+		c->lib->easy_setopt(c->curl, CURLOPT_SSLCERT, cfg->cert);
 	if (cfg->key)
-		curl_easy_setopt(c->curl, CURLOPT_SSLKEY, cfg->key);
+		c->lib->easy_setopt(c->curl, CURLOPT_SSLKEY, cfg->key);
 }
 
 /* The headers of every request; "Expect:" stops curl from waiting for a
@@ -367,20 +373,20 @@ static struct curl_slist *headers_of(const struct etcd_client *c,
 				     bool stream)
 {
 	struct curl_slist *h =
-		curl_slist_append(NULL, "Content-Type: application/json");
-	struct curl_slist *tail = h ? curl_slist_append(h, "Expect:") : NULL;
+		c->lib->slist_append(NULL, "Content-Type: application/json");
+	struct curl_slist *tail = h ? c->lib->slist_append(h, "Expect:") : NULL;
 
 	if (tail && stream)
-		tail = curl_slist_append(h, "Grpc-Metadata-hasleader: true");
+		tail = c->lib->slist_append(h, "Grpc-Metadata-hasleader: true");
 	if (tail && c->token) {
 		char *auth = NULL;
 		if (asprintf(&auth, "Authorization: %s", c->token) < 0)
 			auth = NULL;
-		tail = auth ? curl_slist_append(h, auth) : NULL;
+		tail = auth ? c->lib->slist_append(h, auth) : NULL;
 		free(auth);
 	}
 	if (!tail) {
-		curl_slist_free_all(h);
+		c->lib->slist_free_all(h);
 		return NULL;
 	}
 	return h;
@@ -413,19 +419,20 @@ static struct curl_slist *setup(struct etcd_client *c, const char *ep,
 	c->body_len = 0;
 	c->body_too_large = false;
 	c->requests++;
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, data);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
+	c->lib->easy_setopt(c->curl, CURLOPT_URL, url);
+	c->lib->easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+	c->lib->easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
+	c->lib->easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write);
+	c->lib->easy_setopt(c->curl, CURLOPT_WRITEDATA, data);
+	c->lib->easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	c->lib->easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+			    (long)connect_ms);
+	c->lib->easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	c->lib->easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
 	if (!timeout_ms) {
-		curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPIDLE, 2L);
-		curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPINTVL, 1L);
+		c->lib->easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+		c->lib->easy_setopt(c->curl, CURLOPT_TCP_KEEPIDLE, 2L);
+		c->lib->easy_setopt(c->curl, CURLOPT_TCP_KEEPINTVL, 1L);
 	}
 	set_tls(c);
 	c->curl_error[0] = '\0';
@@ -443,7 +450,7 @@ static enum attempt failed(struct etcd_client *c, CURLcode rc,
 	}
 	*err = c->body_too_large ? -EFBIG : errno_of_curl(rc);
 	long sent = 0;
-	curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &sent);
+	c->lib->easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &sent);
 	return sent == 0 ? NOT_SENT : MAYBE_SENT;
 }
 
@@ -459,12 +466,12 @@ static enum attempt post(struct etcd_client *c, const char *ep,
 		*err = -ENOMEM;
 		return NOT_SENT;
 	}
-	CURLcode rc = curl_easy_perform(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(headers);
+	CURLcode rc = c->lib->easy_perform(c->curl);
+	c->lib->easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	c->lib->slist_free_all(headers);
 	if (rc != CURLE_OK)
 		return failed(c, rc, ep, err);
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+	c->lib->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
 	return ANSWERED;
 }
 
@@ -795,32 +802,32 @@ static size_t split_stream(char *data, size_t size, size_t n, void *arg)
 
 /* Run the transfer set up on c->curl in c->multi until it ends (*rc), or
  * until etcd_client_interrupt(): -EINTR. Polling the multi handle rather
- * than curl_easy_perform() is what lets another thread wake it. */
+ * than c->lib->easy_perform() is what lets another thread wake it. */
 static int run_transfer(struct etcd_client *c, CURLcode *rc)
 {
 	int running = 1, left, r = 0;
 	CURLMsg *msg;
 
 	*rc = CURLE_OK;
-	if (curl_multi_add_handle(c->multi, c->curl) != CURLM_OK)
+	if (c->lib->multi_add_handle(c->multi, c->curl) != CURLM_OK)
 		return -ENOMEM;
 	for (;;) {
 		if (atomic_load(&c->interrupted)) {
 			r = -EINTR;
 			break;
 		}
-		CURLMcode mc = curl_multi_perform(c->multi, &running);
+		CURLMcode mc = c->lib->multi_perform(c->multi, &running);
 		if (mc == CURLM_OK && running)
-			mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+			mc = c->lib->multi_poll(c->multi, NULL, 0, 1000, NULL);
 		if (mc != CURLM_OK)
 			r = -EIO;
 		if (mc != CURLM_OK || !running)
 			break;
 	}
-	while ((msg = curl_multi_info_read(c->multi, &left)))
+	while ((msg = c->lib->multi_info_read(c->multi, &left)))
 		if (msg->msg == CURLMSG_DONE)
 			*rc = msg->data.result;
-	curl_multi_remove_handle(c->multi, c->curl);
+	c->lib->multi_remove_handle(c->multi, c->curl);
 	return r;
 }
 
@@ -839,8 +846,8 @@ static int stream_once(struct etcd_client *c, const char *method,
 	if (!headers)
 		return -ENOMEM;
 	int r = run_transfer(c, &rc);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(headers);
+	c->lib->easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	c->lib->slist_free_all(headers);
 	if (r < 0)
 		return r;
 	if (st->result && rc == CURLE_WRITE_ERROR) {
@@ -852,7 +859,7 @@ static int stream_once(struct etcd_client *c, const char *method,
 		failed(c, rc, ep, &err);
 		r = err;
 	} else {
-		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+		c->lib->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 		/* etcd ended the stream: the member is going away. */
 		r = status == 200 ? -ECONNRESET : errno_of_text(c, ep, status);
 	}
@@ -886,5 +893,5 @@ int etcd_client_stream(struct etcd_client *c, const char *method,
 void etcd_client_interrupt(struct etcd_client *c)
 {
 	atomic_store(&c->interrupted, true);
-	curl_multi_wakeup(c->multi);
+	c->lib->multi_wakeup(c->multi);
 }
