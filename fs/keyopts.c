@@ -321,6 +321,9 @@ const char *keyopts_reason(int err)
 	case -EIO:
 		return "input/output error (in an encrypted store: a value or "
 		       "key that does not authenticate)";
+	case -ELIBACC:
+		return "etcd stores need libcurl (libcurl.so.4, Debian's "
+		       "libcurl4), which could not be loaded";
 	default:
 		return strerror(-err);
 	}

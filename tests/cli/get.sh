@@ -28,6 +28,14 @@ t_get_of_a_missing_key_exits_1_naming_the_key() {
 	expect_error_line "users/@42" "no such key"
 }
 
+t_get_of_an_etcd_store_without_libcurl_says_what_is_missing() {
+	# libcurl is loaded only for an etcd store; a libcurl.so.4 without
+	# curl's functions stands for one that is missing or broken.
+	echo 'int not_curl;' | cc -shared -fPIC -o libcurl.so.4 -x c -
+	LD_LIBRARY_PATH=$PWD expect_status 1 "$KVFS" get etcd://127.0.0.1:9/s a
+	expect_error_line "etcd://127.0.0.1:9/s" "cannot open" "libcurl.so.4"
+}
+
 t_get_of_a_missing_db_exits_1_in_one_line() {
 	expect_status 1 "$KVFS" get nothing.db a
 	expect_error_line "nothing.db"
