@@ -17,23 +17,13 @@
 #include <sys/stat.h>
 
 #include "fuzz.h"
+#include "hex.h"
 #include "name.h"
 
 struct seeds {
 	const char *out;
 	unsigned count;
 };
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decode a whole hex field; -EINVAL when it is not hex (Deno's "ERROR"). */
 static int from_hex(const char *hex, struct kv_buf *out)
@@ -42,7 +32,8 @@ static int from_hex(const char *hex, struct kv_buf *out)
 	if (len % 2)
 		return -EINVAL;
 	for (size_t i = 0; i < len; i += 2) {
-		int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+		int hi = store_hex_digit(hex[i]);
+		int lo = store_hex_digit(hex[i + 1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		int r = kv_buf_push(out, (uint8_t)(hi << 4 | lo));
