@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,20 +176,43 @@ static int passphrase_from_env(const char *name, struct kv_seal_key **out)
 
 /* ---- the terminal ------------------------------------------------------- */
 
+/* A signal that came while the terminal's echo was off (see ask). */
+static volatile sig_atomic_t interrupted_by;
+
+static void note_interrupt(int sig)
+{
+	interrupted_by = sig;
+}
+
+/* The signals that end a program at a prompt: Ctrl-C, Ctrl-\, a closed
+ * terminal, kill. */
+static const int prompt_signals[] = {SIGINT, SIGQUIT, SIGHUP, SIGTERM};
+enum { N_PROMPT_SIGNALS = sizeof(prompt_signals) / sizeof(*prompt_signals) };
+
 /*
  * Ask on the controlling terminal, with echo or without, for one line into
- * buf (cap bytes). -ENXIO when there is no terminal.
+ * buf (cap bytes). -ENXIO when there is no terminal. A signal that would
+ * end the program while the echo is off is held until the terminal is
+ * restored, then delivered as it would have been: a Ctrl-C at the prompt
+ * must not leave the shell without echo.
  */
 static int ask(const char *prompt, bool echo, uint8_t *buf, size_t cap,
 	       size_t *len)
 {
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	struct termios old, quiet;
+	struct sigaction held = {.sa_handler = note_interrupt};
+	struct sigaction saved[N_PROMPT_SIGNALS];
 
 	if (fd < 0)
 		return -ENXIO;
 	bool echo_off = !echo && tcgetattr(fd, &old) == 0;
+	interrupted_by = 0;
 	if (echo_off) {
+		/* No SA_RESTART: the read below returns EINTR. */
+		sigemptyset(&held.sa_mask);
+		for (int i = 0; i < N_PROMPT_SIGNALS; i++)
+			sigaction(prompt_signals[i], &held, &saved[i]);
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		quiet.c_lflag |= ECHONL;
@@ -197,7 +221,7 @@ static int ask(const char *prompt, bool echo, uint8_t *buf, size_t cap,
 	dprintf(fd, "%s", prompt);
 	size_t n = 0;
 	int r = 0;
-	for (;;) {
+	while (!interrupted_by) {
 		char c;
 		ssize_t got = read(fd, &c, 1);
 		if (got < 0 && errno == EINTR)
@@ -210,9 +234,17 @@ static int ask(const char *prompt, bool echo, uint8_t *buf, size_t cap,
 		}
 		buf[n++] = (uint8_t)c;
 	}
-	if (echo_off)
+	if (echo_off) {
 		tcsetattr(fd, TCSAFLUSH, &old);
+		for (int i = 0; i < N_PROMPT_SIGNALS; i++)
+			sigaction(prompt_signals[i], &saved[i], NULL);
+	}
 	close(fd);
+	if (interrupted_by) {
+		sodium_memzero(buf, n);
+		raise(interrupted_by);
+		return -EINTR;
+	}
 	*len = passphrase_len(buf, n);
 	return r;
 }

@@ -21,6 +21,31 @@ t_init_encrypt_states_the_store_id_and_the_plaintext_limit() {
 	expect_error_line "kvfs init: db:" "exists"
 }
 
+t_ctrl_c_at_a_passphrase_prompt_ends_the_command_and_restores_echo() {
+	# On a terminal of its own (a pty): the prompt turns echo off; a Ctrl-C
+	# there must end kvfs by SIGINT, as anywhere, with echo back on.
+	python3 - "$KVFS" <<'PY' >result
+import os, pty, signal, sys, termios, time
+pid, tty = pty.fork()
+if pid == 0:
+    os.environ.pop("KVFS_PASSPHRASE", None)
+    os.execv(sys.argv[1], [sys.argv[1], "init", "--encrypt", "store"])
+seen, deadline = b"", time.time() + 30
+while b"assphrase" not in seen and time.time() < deadline:
+    seen += os.read(tty, 256)
+time.sleep(0.2)
+os.write(tty, b"\x03")
+_, status = os.waitpid(pid, 0)
+echo = termios.tcgetattr(tty)[3] & termios.ECHO
+print("prompted" if b"assphrase" in seen else "no prompt",
+      "SIGINT" if os.WIFSIGNALED(status) and
+      os.WTERMSIG(status) == signal.SIGINT else "status %d" % status,
+      "echo" if echo else "no echo")
+PY
+	expect_eq "$(cat result)" "prompted SIGINT echo"
+	[ ! -e store ] || { echo "a store was made"; return 1; }
+}
+
 t_init_without_encrypt_makes_a_plain_store_and_refuses_an_existing_one() {
 	expect_status 0 "$KVFS" init db
 	printf '%s\n' "$out" | grep -q '^largest value: 65536 bytes$'
