@@ -133,6 +133,28 @@ int cli_status(int err)
 	return err == -ECANCELED ? CLI_CHECK_FAILED : CLI_FAIL;
 }
 
+int cli_opened(const struct cli_command *cmd, const char *db, bool writes,
+	       int r, struct kv_store **out)
+{
+	if (r == 0 && writes && kv_store_read_only(*out)) {
+		kv_store_close(*out);
+		*out = NULL;
+		cli_error(cmd, db, "%s", cli_reason(-EROFS));
+		return CLI_FAIL;
+	}
+	if (r == -ENOENT)
+		cli_error(cmd, db, "no such database");
+	else if (r == -EINVAL)
+		cli_error(cmd, db, "not a Deno KV database");
+	else if (r == -EROFS && !writes)
+		/* Reading must not change the file, and migrating would. */
+		cli_error(cmd, db, "not in Deno's current format yet; a read "
+			  "does not migrate it, a write by kvfs or Deno does");
+	else if (r < 0)
+		cli_error(cmd, db, "cannot open: %s", cli_reason(r));
+	return r < 0 ? CLI_FAIL : CLI_OK;
+}
+
 int cli_open(const struct cli_command *cmd, const char *db, bool writes,
 	     struct kv_store **out)
 {
@@ -140,32 +162,7 @@ int cli_open(const struct cli_command *cmd, const char *db, bool writes,
 		.read_only = !writes,
 		.create = writes,
 	};
-	int r = keyopts_open(db, &opts, out);
-	if (r == -ENOENT && !writes) {
-		cli_error(cmd, db, "no such database");
-		return CLI_FAIL;
-	}
-	if (r == -EINVAL) {
-		cli_error(cmd, db, "not a Deno KV database");
-		return CLI_FAIL;
-	}
-	if (r == -EROFS && !writes) {
-		/* Reading must not change the file, and migrating would. */
-		cli_error(cmd, db, "not in Deno's current format yet; a read "
-			  "does not migrate it, a write by kvfs or Deno does");
-		return CLI_FAIL;
-	}
-	if (r < 0) {
-		cli_error(cmd, db, "cannot open: %s", cli_reason(r));
-		return CLI_FAIL;
-	}
-	if (writes && kv_store_read_only(*out)) {
-		cli_error(cmd, db, "%s", cli_reason(-EROFS));
-		kv_store_close(*out);
-		*out = NULL;
-		return CLI_FAIL;
-	}
-	return CLI_OK;
+	return cli_opened(cmd, db, writes, keyopts_open(db, &opts, out), out);
 }
 
 int cli_path_key(const struct cli_command *cmd, const char *path,

@@ -82,6 +82,15 @@ int cli_open(const struct cli_command *cmd, const char *db, bool writes,
 	     struct kv_store **out);
 
 /*
+ * Judge the result r of opening DB into *out as cli_open() does, for a
+ * command that opens it another way (kvfs copy opens stores raw): reports
+ * a failure, and a store that cannot be written by a command that writes
+ * (closed, *out NULL), and returns CLI_FAIL; else CLI_OK.
+ */
+int cli_opened(const struct cli_command *cmd, const char *db, bool writes,
+	       int r, struct kv_store **out);
+
+/*
  * A path of the name grammar as an encoded key, appended to out. Leading
  * and trailing '/' are ignored, and a last name "@value" (the mount's file
  * of a key that has keys below it) stands for the key itself. The root

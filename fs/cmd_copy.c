@@ -315,20 +315,8 @@ static int open_raw(const char *db, bool writes, struct kv_store **out)
 		.create = writes,
 		.raw = true,
 	};
-	int r = kv_store_open(db, &opts, out);
-
-	if (r == 0 && writes && kv_store_read_only(*out)) {
-		kv_store_close(*out);
-		*out = NULL;
-		r = -EROFS;
-	}
-	if (r == -ENOENT)
-		cli_error(&copy_cmd, db, "no such database");
-	else if (r == -EINVAL)
-		cli_error(&copy_cmd, db, "not a Deno KV database");
-	else if (r < 0)
-		cli_error(&copy_cmd, db, "cannot open: %s", cli_reason(r));
-	return r < 0 ? CLI_FAIL : CLI_OK;
+	return cli_opened(&copy_cmd, db, writes, kv_store_open(db, &opts, out),
+			  out);
 }
 
 /* DST as the copy writes it: raw, or, to seal a plain SRC into it, with
