@@ -797,6 +797,21 @@ START_TEST(all_names_up_to_two_bytes_are_canonical_if_parsed)
 END_TEST
 
 /* Every name of three pieces from a set that reaches every branch. */
+/* Call check on every name made of three of the n pieces, in order. */
+static void each_three_piece_name(const char *const *pieces, int n,
+				  int (*check)(const char *name, size_t len))
+{
+	char name[16];
+	for (int a = 0; a < n; a++)
+		for (int b = 0; b < n; b++)
+			for (int c = 0; c < n; c++) {
+				int len = snprintf(name, sizeof(name), "%s%s%s",
+						   pieces[a], pieces[b],
+						   pieces[c]);
+				check(name, (size_t)len);
+			}
+}
+
 START_TEST(all_three_piece_names_are_canonical_if_parsed)
 {
 	static const char *const pieces[] = {
@@ -804,16 +819,8 @@ START_TEST(all_three_piece_names_are_canonical_if_parsed)
 		"-",  "+",  "e",   "n",   "x",   "0x",  "a",  "A",   "N",
 		"aN", "NaN", "\"", "~",   ":",   "/",   "\xc3", "\xa9", "é",
 	};
-	enum { N = sizeof(pieces) / sizeof(*pieces) };
-	char name[16];
-	for (int a = 0; a < N; a++)
-		for (int b = 0; b < N; b++)
-			for (int c = 0; c < N; c++) {
-				int n = snprintf(name, sizeof(name), "%s%s%s",
-						 pieces[a], pieces[b],
-						 pieces[c]);
-				assert_canonical_if_parsed(name, (size_t)n);
-			}
+	each_three_piece_name(pieces, sizeof(pieces) / sizeof(*pieces),
+			      assert_canonical_if_parsed);
 }
 END_TEST
 
@@ -1446,9 +1453,10 @@ END_TEST
 /*
  * kvfs_name_to_key() appends what kvfs_name_parse() and kv_part_encode()
  * give, and refuses what parse refuses. Aborts instead of asserting on
- * success: check marks each assertion with a write to its pipe.
+ * success: check marks each assertion with a write to its pipe. Returns
+ * 0, in the shape each_three_piece_name() calls.
  */
-static void assert_to_key_is_parse_then_encode(const char *name, size_t len)
+static int assert_to_key_is_parse_then_encode(const char *name, size_t len)
 {
 	struct kv_buf got = {0}, want = {0}, storage = {0};
 	struct kv_part part;
@@ -1464,6 +1472,7 @@ static void assert_to_key_is_parse_then_encode(const char *name, size_t len)
 	kv_buf_free(&got);
 	kv_buf_free(&want);
 	kv_buf_free(&storage);
+	return 0;
 }
 
 START_TEST(name_to_key_of_all_names_up_to_two_bytes_is_parse_then_encode)
@@ -1489,17 +1498,8 @@ START_TEST(name_to_key_of_three_piece_names_is_parse_then_encode)
 		"a",   "\xc3\xa9", ".",	   "@",	   "%",	   "%2F", "%2f", "%40",
 		"%2E", "\xff",	   "\xc3", "\x01", "0x",   "n",	  "1",	 "~",
 	};
-	enum { N = sizeof(pieces) / sizeof(*pieces) };
-	char name[16];
-	for (int a = 0; a < N; a++)
-		for (int b = 0; b < N; b++)
-			for (int c = 0; c < N; c++) {
-				int n = snprintf(name, sizeof(name), "%s%s%s",
-						 pieces[a], pieces[b],
-						 pieces[c]);
-				assert_to_key_is_parse_then_encode(name,
-								   (size_t)n);
-			}
+	each_three_piece_name(pieces, sizeof(pieces) / sizeof(*pieces),
+			      assert_to_key_is_parse_then_encode);
 }
 END_TEST
 
