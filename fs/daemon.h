@@ -346,6 +346,23 @@ uint64_t vs_version(const uint8_t vs[KV_VERSIONSTAMP_LEN]);
 void refresh_own_commit(struct kvfs *fs,
 			const uint8_t vs[KV_VERSIONSTAMP_LEN]);
 
+/* ---- the request loop (daemon_loop.c) --------------------------------- */
+
+/*
+ * Serve se's requests with up to max_threads threads until the session
+ * ends: 0 when it was unmounted or ended by libfuse's signal handlers, a
+ * negative errno when reading /dev/fuse failed.
+ */
+int loop_run(struct fuse_session *se, unsigned max_threads);
+
+/*
+ * Call from a request handler before it waits on the kernel (a cache
+ * notification): another thread takes over reading requests, so that one
+ * the kernel needs answered meanwhile is served. A no-op on other threads
+ * and when this thread has already passed the reading on.
+ */
+void loop_pass_reading(void);
+
 /* ---- operations (daemon_ops.c, daemon_rename.c, daemon_xattr.c) ------- */
 
 extern const struct fuse_lowlevel_ops kvfs_ops;

@@ -731,8 +731,10 @@ static bool kernel_may_cache(const struct handle *h)
 
 static void forget_cached(struct kvfs *fs, fuse_ino_t ino, bool stale)
 {
-	if (stale)
+	if (stale) {
+		loop_pass_reading();
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	}
 }
 
 /* Commit an open file for a flush (only content written since open, see

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <math.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,17 +441,9 @@ static int serve(struct kvfs *fs, struct fuse_args *args, const char *mnt)
 	fs->seen_version = fs->mount_version;
 	if (pthread_create(&fs->refresher, NULL, refresher, fs) == 0)
 		fs->refresher_started = true;
-	struct fuse_loop_config *loop = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_clone_fd(loop, 0);
-	fuse_loop_cfg_set_max_threads(loop, 16);
-	/* The loop returns the signal that ended it: an unmount asked for
-	 * with SIGTERM, SIGINT or SIGHUP is a clean exit. */
-	int ended = fuse_session_loop_mt(fs->se, loop);
-	r = ended == 0 || ended == SIGTERM || ended == SIGINT ||
-			    ended == SIGHUP
-		    ? 0
-		    : -EIO;
-	fuse_loop_cfg_destroy(loop);
+	/* The loop ends cleanly on an unmount and on SIGTERM, SIGINT or
+	 * SIGHUP (libfuse's signal handlers end the session). */
+	r = loop_run(fs->se, 16) < 0 ? -EIO : 0;
 
 	pthread_mutex_lock(&fs->stop_lock);
 	fs->stopping = true;

@@ -73,6 +73,22 @@ is_mounted()
 	return 1
 }
 
+# Abort the FUSE connection of mount point $1, as `fusermount3 -u` cannot
+# when the daemon is stuck: every request in flight fails with ECONNABORTED.
+# The connection's number is the minor of the mount's device, read from
+# /proc/self/mountinfo (a stat would wait on the stuck daemon).
+abort_connection()
+{
+	local id parent devno root mnt rest conn=
+	while read -r id parent devno root mnt rest; do
+		[ "$mnt" = "$1" ] && conn=${devno#*:}
+	done </proc/self/mountinfo
+	[ -n "$conn" ] || return 0
+	local ctl=/sys/fs/fuse/connections
+	[ -d "$ctl/$conn" ] || mount -t fusectl none "$ctl" 2>/dev/null || true
+	echo 1 >"$ctl/$conn/abort" 2>/dev/null || true
+}
+
 # Start the daemon on $DB at $MNT with options "$@", its stderr appended to
 # $LOG, and wait (at most 10 s) until the mount is up.
 mount_store()
@@ -474,9 +490,11 @@ run_one()
 	done
 	if kill -0 "$test_pid" 2>/dev/null; then
 		echo "test timed out after ${TEST_TIMEOUT}s" >>"$T/out"
-		# Killing the daemon aborts the connection, so that every
-		# process stuck in a request gets ENOTCONN.
+		# Killing the daemon closes the connection, so that every
+		# process stuck in a request gets ENOTCONN; a daemon thread
+		# stuck in the kernel keeps it open, so it is aborted too.
 		kill -KILL "$(cat "$T/kvfs.pid")" 2>/dev/null
+		abort_connection "$MNT"
 		kill_tree "$test_pid"
 	fi
 	wait "$test_pid" 2>/dev/null

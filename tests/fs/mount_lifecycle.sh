@@ -2,7 +2,8 @@
 # kvfs mount itself (issue 3): creating a missing store in Deno's format,
 # bad arguments, read-only mounts, the background mode, and every way of
 # unmounting (fusermount3 -u, SIGTERM, SIGINT, a lazy unmount) ending the
-# daemon with status 0 after committing what open files hold.
+# daemon with status 0 after committing what open files hold, and its
+# request loop serving on while a commit waits on the kernel.
 . "$(dirname "$0")/lib.sh"
 
 # Hold $MNT/$1 open with $2 written (not flushed) until the file "go"
@@ -147,6 +148,27 @@ test_kvfs_mount_refuses_bad_arguments_clearly()
 	grep -q "max_value_size" <<<"$out" || fail "unclear error: $out"
 	is_mounted "$T/m2" && fail "mounted anyway"
 	return 0
+}
+
+# A commit drops the kernel's cached pages of a file others have open
+# (kvfs-spec §7). Dropping a page waits for a read of it in flight, which
+# the daemon must go on serving meanwhile (fs/daemon_loop.c).
+test_a_commit_does_not_wait_forever_on_reads_of_the_file_in_flight()
+{
+	head -c 60000 /dev/zero | tr '\0' a >"$T/value"
+	cp "$T/value" "$MNT/f"
+	local reader i rewritten=0
+	for reader in 1 2 3; do
+		(while [ ! -e "$T/stop" ]; do cat "$MNT/f" >/dev/null; done) &
+	done
+	for i in $(seq 300); do
+		cp "$T/value" "$MNT/f" || break
+		rewritten=$i
+	done
+	touch "$T/stop"
+	wait
+	expect_eq "$rewritten" 300 "rewrites while three readers loop"
+	cmp "$T/value" "$MNT/f"
 }
 
 run_tests
