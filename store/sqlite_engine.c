@@ -1091,6 +1091,19 @@ static int prepare_schema(struct sqlite_engine *e)
 	return r;
 }
 
+/*
+ * SQLite's memory statistics take a global mutex around every allocation,
+ * and Debian's build has no lookaside, so a commit makes ~50 of them; the
+ * store never asks for the statistics. The setting must come before SQLite
+ * initializes, and fails harmlessly when the program used SQLite before.
+ */
+static pthread_once_t configured = PTHREAD_ONCE_INIT;
+
+static void configure_sqlite(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int kv_sqlite_engine_open(const char *path, bool read_only, bool create,
 			  unsigned busy_budget_ms, void **engine,
 			  const struct kv_engine_ops **ops)
@@ -1116,6 +1129,7 @@ int kv_sqlite_engine_open(const char *path, bool read_only, bool create,
 	else
 		flags |= SQLITE_OPEN_READWRITE |
 			 (create ? SQLITE_OPEN_CREATE : 0);
+	pthread_once(&configured, configure_sqlite);
 	int r = errno_of(e, sqlite3_open_v2(path, &e->db, flags,
 					    kv_sqlite_wal_vfs()));
 	if (r == 0 && !e->db)
