@@ -48,6 +48,10 @@ struct node {
 
 	/* A file created through the mount and not yet committed. */
 	bool pending;
+	/* NODE_DIR made by mkdir: while this equals fs->known_epoch, every
+	 * key below the directory belongs to a child that has a node, so a
+	 * name without one is absent without a look at the store. */
+	uint64_t complete_at;
 	/* NODE_SCRATCH: the content and its time. */
 	struct kv_buf scratch;
 	struct timespec scratch_mtime;
@@ -202,6 +206,10 @@ struct kvfs {
 	uint64_t changes;
 	struct kv_buf missed_key;
 	uint64_t missed_at;
+	/* Moves (from 1) whenever a directory made through the mount may
+	 * hold a key without a node: another writer's commit, or a node
+	 * leaving the key index (forgotten, unlinked, renamed). */
+	uint64_t known_epoch;
 
 	struct node *rendered_oldest;
 	struct node *rendered_newest;

@@ -42,6 +42,7 @@ int nodes_init(struct kvfs *fs)
 	if (!fs->by_ino || !fs->by_key || !fs->times)
 		return -ENOMEM;
 	fs->next_ino = FUSE_ROOT_ID;
+	fs->known_epoch = 1;
 	struct node *root = node_get(fs, NODE_DIR, NULL, 0, NULL);
 	if (!root)
 		return -ENOMEM;
@@ -176,6 +177,7 @@ static void key_unlink(struct kvfs *fs, struct node *n)
 {
 	if (!n->attached)
 		return;
+	fs->known_epoch++;
 	uint64_t h = node_hash(n->kind, n->key.data, n->key.len,
 			       n->scratch_name);
 	for (struct node **p = &fs->by_key[h % fs->buckets]; *p;

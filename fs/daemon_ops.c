@@ -281,6 +281,21 @@ static bool just_missed(struct kvfs *fs, const struct kv_buf *key)
 }
 
 /*
+ * Whether the key of a name in dir that has no file node is absent, known
+ * without reading the store: dir was made through the mount, and every key
+ * below it since belongs to a child with a node (node.complete_at). Another
+ * writer's key there is seen once the refresher has seen its commit, as
+ * the change of a cached key is (kvfs-spec §7).
+ */
+static bool known_absent(struct kvfs *fs, const struct node *dir,
+			 const struct kv_buf *key)
+{
+	return dir->complete_at == fs->known_epoch &&
+	       !node_find(fs, NODE_DIR, key->data, key->len, NULL) &&
+	       !node_find(fs, NODE_LIST, key->data, key->len, NULL);
+}
+
+/*
  * Look a name up in dir: fills the node (with a new lookup reference taken
  * by ops_fill_entry) and its attributes.
  */
@@ -321,6 +336,11 @@ static int lookup_locked(struct kvfs *fs, struct node *dir, const char *name,
 	if (n && n->pending) {
 		r = 0;
 		goto stat;
+	}
+	if (!n && known_absent(fs, dir, &key)) {
+		remember_miss(fs, &key);
+		r = -ENOENT;
+		goto out;
 	}
 	r = key_info_load(fs, key.data, key.len, &ki);
 	if (r < 0)
@@ -950,16 +970,20 @@ static void kvfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		r = -EINVAL;
 	if (r == 0)
 		r = ops_child_key(fs, dir, name, &key);
-	if (r == 0)
+	if (r == 0 && node_find(fs, NODE_FILE, key.data, key.len, NULL))
+		r = -EEXIST;
+	if (r == 0 && !known_absent(fs, dir, &key))
 		r = key_info_load(fs, key.data, key.len, &ki);
-	if (r == 0 && (ki.is_dir || ki.has_value ||
-		       node_find(fs, NODE_FILE, key.data, key.len, NULL)))
+	if (r == 0 && (ki.is_dir || ki.has_value))
 		r = -EEXIST;
 	if (r == 0)
 		r = empty_dir_add(fs, key.data, key.len);
 	struct node *n = NULL;
 	if (r == 0 && !(n = node_get(fs, NODE_DIR, key.data, key.len, NULL)))
 		r = -ENOMEM;
+	/* Nothing is below it: the look just made, or dir's completeness. */
+	if (r == 0)
+		n->complete_at = fs->known_epoch;
 	struct stat st;
 	if (r == 0) {
 		node_stat(fs, n, &ki, &st);

@@ -297,6 +297,8 @@ void refresh_own_commit(struct kvfs *fs,
 	if (kv_store_commit_start(fs->store, vs, &start) == 0 &&
 	    start == fs->seen_version)
 		fs->seen_version = vs_version(vs);
+	else
+		fs->known_epoch++;
 }
 
 /* A node whose value our own commit changed, with no reply telling the
@@ -320,6 +322,7 @@ static void refresh_once(struct kvfs *fs)
 	if (r == 0 && version != fs->seen_version) {
 		fs->seen_version = version;
 		fs->changes++;
+		fs->known_epoch++;
 		nodes_each(fs, check_node, &l);
 	}
 	pthread_mutex_unlock(&fs->lock);

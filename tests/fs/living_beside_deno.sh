@@ -74,6 +74,18 @@ test_another_writer_s_new_and_deleted_keys_show_within_1_s()
 	expect_eq "$(cat "$MNT/d/new")" 2
 }
 
+# A directory made through the mount answers names it has no key for
+# without reading the store, until the refresher sees another commit.
+test_another_writer_s_key_in_a_directory_made_through_the_mount_shows_within_1_s()
+{
+	mkdir "$MNT/d"
+	echo 1 >"$MNT/d/mine"
+	[ ! -e "$MNT/d/new" ] || fail "d/new exists before it is written"
+	db_set "$(skey d new)" ff0f4904 1
+	shows_within 1 content_is "$MNT/d/new" 2
+	expect_eq "$(cat "$MNT/d/mine")" 1
+}
+
 test_a_file_that_another_writer_turns_into_a_directory_shows_within_1_s()
 {
 	echo 1 >"$MNT/p"

@@ -147,6 +147,24 @@ test_cp_p_keeps_the_times_of_the_files()
 	expect_eq "$(stat -c %Y "$MNT/f")" "$(stat -c %Y "$T/f")" "mtime"
 }
 
+# The daemon knows what is in a directory made through the mount without
+# looking at the store, by the nodes of its files; a file the kernel has
+# forgotten (dropped from its dentry cache) is still there.
+test_files_made_in_a_new_directory_are_found_after_the_kernel_forgets_them()
+{
+	[ -w /proc/sys/vm/drop_caches ] || skip "cannot drop the kernel's caches"
+	mkdir "$MNT/d"
+	echo 1 >"$MNT/d/a"
+	echo 2 >"$MNT/d/b"
+	local held
+	exec {held}<"$MNT/d"
+	sync
+	echo 2 >/proc/sys/vm/drop_caches
+	expect_eq "$(cat "$MNT/d/a")" 1
+	expect_eq "$(ls "$MNT/d" | tr '\n' ' ')" "a b "
+	exec {held}<&-
+}
+
 test_rm_removes_a_key()
 {
 	echo 1 >"$MNT/f"
