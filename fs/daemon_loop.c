@@ -15,8 +15,9 @@
  * notification, which can wait for a request that only a reading thread
  * would serve — first passes the reading on (loop_pass_reading), to an idle
  * thread or a new one, up to the loop's limit, and goes idle once it has
- * replied. Requests that block for long on a lock are thereby still served
- * around: the refresher notifies outside fs->lock.
+ * replied. A handler waiting for fs->lock keeps the reading meanwhile; that
+ * costs nothing, as every handler needs the lock, and no holder of the lock
+ * waits on the kernel (notifications are sent after unlocking).
  */
 #include <errno.h>
 #include <semaphore.h>
@@ -144,11 +145,10 @@ static void *work(void *arg)
 }
 
 /*
- * libfuse's handlers for SIGHUP, SIGINT and SIGTERM end the session from
- * whichever thread takes the signal. The workers block them, so that one
- * never lands in the middle of a request; the main thread looks at the
- * session at least once a second, in case one was taken by a thread that
- * could not wake it.
+ * libfuse's handlers for SIGHUP, SIGINT and SIGTERM end the session in
+ * whichever thread takes the signal. The workers block them, so they reach
+ * the main thread and interrupt its wait; it also looks at the session once
+ * a second, for a signal another thread (the refresher) took.
  */
 static void wait_for_end(struct loop *l)
 {

@@ -292,7 +292,8 @@ void refresh_own_commit(struct kvfs *fs,
 
 	/* Our transaction started from the version accounted for: no other
 	 * writer's commit lies between, whatever the step. Otherwise (or
-	 * when the store no longer knows) the refresher looks. */
+	 * when the store no longer knows) the refresher looks, and the
+	 * directories made through the mount no longer know their keys. */
 	fs->changes++;
 	if (kv_store_commit_start(fs->store, vs, &start) == 0 &&
 	    start == fs->seen_version)
