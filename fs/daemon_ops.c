@@ -369,15 +369,22 @@ out:
 	return r;
 }
 
+/* Look a name up in a directory of any kind (LOOKUP, READDIRPLUS). */
+static int lookup_in(struct kvfs *fs, fuse_ino_t parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct node *dir = node_by_ino(fs, parent);
+	return !dir			 ? -ENOENT
+	       : dir->kind == NODE_LIST ? ptr_lookup(fs, dir, name, e)
+					 : lookup_locked(fs, dir, name, e);
+}
+
 static void kvfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct kvfs *fs = fs_of(req);
 	struct fuse_entry_param e;
 	pthread_mutex_lock(&fs->lock);
-	struct node *dir = node_by_ino(fs, parent);
-	int r = !dir			   ? -ENOENT
-		: dir->kind == NODE_LIST ? ptr_lookup(fs, dir, name, &e)
-					   : lookup_locked(fs, dir, name, &e);
+	int r = lookup_in(fs, parent, name, &e);
 	pthread_mutex_unlock(&fs->lock);
 	if (r == -ENOENT) {
 		/* A negative entry with no timeout: a key another process
@@ -1175,10 +1182,17 @@ static void kvfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
-static void kvfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			 off_t off, struct fuse_file_info *fi)
+/*
+ * READDIR lists names; READDIRPLUS also looks each one up, as the LOOKUP
+ * that `ls -l` or `find` would send next for it, so that the kernel has
+ * its entry and attributes without that round trip. An entry that no
+ * longer fits the reply is not looked up: its lookup would count a
+ * reference the kernel never receives.
+ */
+static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi, bool plus)
 {
-	(void)ino;
+	struct kvfs *fs = fs_of(req);
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 	char *buf = malloc(size);
 	if (!buf) {
@@ -1191,6 +1205,8 @@ static void kvfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	/* Children have no inode until looked up. The number only has to be
 	 * non-zero: readdir(3) skips entries whose d_ino is 0. */
 	struct stat st = {.st_ino = UNKNOWN_INO};
+	if (plus)
+		pthread_mutex_lock(&fs->lock);
 	for (off_t i = off; ; i++) {
 		const char *nm;
 		if (i == 0) {
@@ -1215,15 +1231,46 @@ static void kvfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		} else {
 			break;
 		}
-		size_t want = fuse_add_direntry(req, buf + used, size - used,
-						nm, &st, i + 1);
-		if (want > size - used)
-			break;
+		size_t want;
+		if (plus) {
+			/* "." and "..", and a name whose lookup fails (gone
+			 * since opendir, unreadable): listed with no entry
+			 * (ino 0), as READDIR lists them; the kernel looks
+			 * them up itself, and gets the error then. */
+			struct fuse_entry_param e = {.attr = st};
+			if (fuse_add_direntry_plus(req, NULL, 0, nm, NULL, 0) >
+			    size - used)
+				break;
+			if (i >= 2 && lookup_in(fs, ino, nm, &e) < 0)
+				e = (struct fuse_entry_param){.attr = st};
+			want = fuse_add_direntry_plus(req, buf + used,
+						      size - used, nm, &e,
+						      i + 1);
+		} else {
+			want = fuse_add_direntry(req, buf + used, size - used,
+						 nm, &st, i + 1);
+			if (want > size - used)
+				break;
+		}
 		used += want;
 	}
+	if (plus)
+		pthread_mutex_unlock(&fs->lock);
 	kv_buf_free(&name);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+}
+
+static void kvfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			 off_t off, struct fuse_file_info *fi)
+{
+	read_dir(req, ino, size, off, fi, false);
+}
+
+static void kvfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			     off_t off, struct fuse_file_info *fi)
+{
+	read_dir(req, ino, size, off, fi, true);
 }
 
 static void kvfs_releasedir(fuse_req_t req, fuse_ino_t ino,
@@ -1413,6 +1460,7 @@ const struct fuse_lowlevel_ops kvfs_ops = {
 	.fsync = kvfs_fsync,
 	.opendir = kvfs_opendir,
 	.readdir = kvfs_readdir,
+	.readdirplus = kvfs_readdirplus,
 	.releasedir = kvfs_releasedir,
 	.statfs = kvfs_statfs,
 	.setxattr = kvfs_setxattr,

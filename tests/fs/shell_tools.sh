@@ -147,6 +147,28 @@ test_cp_p_keeps_the_times_of_the_files()
 	expect_eq "$(stat -c %Y "$MNT/f")" "$(stat -c %Y "$T/f")" "mtime"
 }
 
+# A listing (READDIRPLUS) gives the kernel each entry's attributes, so
+# ls -l shows every file's own size and type without looking each up; the
+# references it takes are given back when the kernel forgets the entries.
+test_ls_l_shows_each_entry_s_size_and_type_from_the_listing()
+{
+	mkdir "$MNT/d" "$MNT/d/sub"
+	echo '{"b": 2,  "a": [1, 2]}' >"$MNT/d/doc"
+	printf 'not json' >"$MNT/d/raw"
+	echo 7 >"$MNT/d/sub/n"
+	local want round
+	want="- $(wc -c <"$MNT/d/doc") doc - 8 raw d sub "
+	for round in first again; do
+		expect_eq "$(ls -l "$MNT/d" |
+			awk 'NR > 1 { printf "%s %s%s ", substr($1, 1, 1),
+				$1 ~ /^d/ ? "" : $5 " ", $9 }')" "$want" \
+			"ls -l, $round"
+		[ -w /proc/sys/vm/drop_caches ] || break
+		echo 2 >/proc/sys/vm/drop_caches
+	done
+	expect_eq "$(cat "$MNT/d/sub/n")" 7
+}
+
 # The daemon knows what is in a directory made through the mount without
 # looking at the store, by the nodes of its files; a file the kernel has
 # forgotten (dropped from its dentry cache) is still there.
