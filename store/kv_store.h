@@ -218,6 +218,17 @@ int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
 int kv_store_lookup(struct kv_store *s, const uint8_t *key, size_t key_len,
 		    struct kv_entry *out, bool *has_value, bool *has_children);
 
+/*
+ * kv_store_lookup() of several keys (at most KV_MAX_READ_RANGES) in one
+ * snapshot: out[i], has_value[i] and has_children[i] as there, and what
+ * kv_store_lookup() would return for key i in results[i]. Returns 0, or
+ * a negative errno when the read itself failed (nothing is filled then).
+ */
+int kv_store_lookup_many(struct kv_store *s, const uint8_t *const *keys,
+			 const size_t *key_lens, size_t n,
+			 struct kv_entry *out, bool *has_value,
+			 bool *has_children, int *results);
+
 /* One child of a prefix: as kv_store_next_child() describes it, with the
  * child's own entry when has_value (entry.error as in a range read). */
 struct kv_child {

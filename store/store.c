@@ -786,54 +786,84 @@ static int has_a_child(struct kv_store *s, const uint8_t *prefix,
 }
 
 /*
- * One range from the key itself: its row comes first, then the first key
+ * One range from each key itself: its row comes first, then the first key
  * below it, which is nearly always a child; only a key that names none
  * (another program's row) costs a search for a real one.
  */
+int kv_store_lookup_many(struct kv_store *s, const uint8_t *const *keys,
+			 const size_t *key_lens, size_t n,
+			 struct kv_entry *out, bool *has_value,
+			 bool *has_children, int *results)
+{
+	static const uint8_t first_below_root = 0x00;
+	struct kv_range ranges[KV_MAX_READ_RANGES] = { 0 };
+	struct kv_buf ends[KV_MAX_READ_RANGES] = { 0 };
+	struct kv_entries got[KV_MAX_READ_RANGES];
+	int r = 0;
+
+	if (n > KV_MAX_READ_RANGES)
+		return -E2BIG;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (key_lens[i] > KV_MAX_WRITE_KEY)
+			r = -ENAMETOOLONG;
+		else
+			r = store_key_plus(keys[i], key_lens[i], 0xff,
+					   &ends[i]);
+		ranges[i] = (struct kv_range){
+			key_lens[i] ? keys[i] : &first_below_root,
+			key_lens[i] ? key_lens[i] : 1, ends[i].data,
+			ends[i].len, 2, false };
+	}
+	if (r == 0)
+		r = store_read_raw(s, ranges, n, got);
+	for (size_t i = 0; i < n; i++)
+		kv_buf_free(&ends[i]);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		size_t below = 0, len = key_lens[i];
+		int ri = 0;
+
+		has_value[i] = has_children[i] = false;
+		out[i] = (struct kv_entry){ 0 };
+		if (len && got[i].n && got[i].v[0].key_len == len) {
+			out[i] = got[i].v[0];
+			got[i].v[0] = (struct kv_entry){ 0 };
+			has_value[i] = true;
+			below = 1;
+		}
+		if (below < got[i].n) {
+			has_children[i] = child_len(&got[i].v[below], len) != 0;
+			if (!has_children[i])
+				ri = has_a_child(s, keys[i], len,
+						 &has_children[i]);
+		}
+		if (ri == 0 && has_value[i]) {
+			struct kv_entries one = { &out[i], 1 };
+			ri = store_open_entries(s, &one, 1);
+			if (ri == 0) {
+				judge_entry(s, &out[i]);
+				ri = out[i].error;
+			}
+		}
+		if (ri < 0 && has_value[i]) {
+			kv_entry_free(&out[i]);
+			has_value[i] = false;
+		}
+		results[i] = ri;
+		kv_entries_free(&got[i]);
+	}
+	return 0;
+}
+
 int kv_store_lookup(struct kv_store *s, const uint8_t *key, size_t key_len,
 		    struct kv_entry *out, bool *has_value, bool *has_children)
 {
-	static const uint8_t first_below_root = 0x00;
-	struct kv_buf end = { 0 };
-	struct kv_entries got = { 0 };
-	size_t below = 0;
+	int result;
+	int r = kv_store_lookup_many(s, &key, &key_len, 1, out, has_value,
+				     has_children, &result);
 
-	*has_value = *has_children = false;
-	if (key_len > KV_MAX_WRITE_KEY)
-		return -ENAMETOOLONG;
-	int r = store_key_plus(key, key_len, 0xff, &end);
-	if (r == 0) {
-		struct kv_range range = { key_len ? key : &first_below_root,
-					  key_len ? key_len : 1, end.data,
-					  end.len, 2, false };
-		r = store_read_raw(s, &range, 1, &got);
-	}
-	if (r == 0 && key_len && got.n && got.v[0].key_len == key_len) {
-		*out = got.v[0];
-		got.v[0] = (struct kv_entry){0};
-		*has_value = true;
-		below = 1;
-	}
-	if (r == 0 && below < got.n) {
-		*has_children = child_len(&got.v[below], key_len) != 0;
-		if (!*has_children)
-			r = has_a_child(s, key, key_len, has_children);
-	}
-	if (r == 0 && *has_value) {
-		struct kv_entries one = { out, 1 };
-		r = store_open_entries(s, &one, 1);
-		if (r == 0) {
-			judge_entry(s, out);
-			r = out->error;
-		}
-	}
-	if (r < 0 && *has_value) {
-		kv_entry_free(out);
-		*has_value = false;
-	}
-	kv_entries_free(&got);
-	kv_buf_free(&end);
-	return r;
+	return r < 0 ? r : result;
 }
 
 int kv_store_data_version(struct kv_store *s, uint64_t *out)

@@ -1876,6 +1876,63 @@ START_TEST(lookup_of_a_row_deno_cannot_read_is_eio)
 }
 END_TEST
 
+START_TEST(lookup_many_answers_each_key_as_one_lookup_does)
+{
+	kv_store_close(open_store(NULL));
+	plant("(x'02783700', x'01020304050607', 2, 1)");
+	struct kv_store *s = open_store(NULL);
+	struct kv_buf d = skey("d", NULL), e = skey("e", NULL);
+	ck_assert_int_eq(put(s, &d, "dv", -1), 0);
+	ck_assert_int_eq(put(s, &e, "ev", -1), 0);
+	put_key(s, skey("d", "x", NULL), -1);
+	put_key(s, skey("f", "y", "z", NULL), -1);
+	put_key(s, skey("g", NULL), 0);
+	struct kv_buf keys[] = { d, e, skey("f", NULL), skey("g", NULL),
+				 skey("x7", NULL), skey("nothing", NULL),
+				 { 0 } };
+	enum { N = sizeof(keys) / sizeof(keys[0]) };
+	const uint8_t *k[N];
+	size_t len[N];
+	for (size_t i = 0; i < N; i++) {
+		k[i] = keys[i].data;
+		len[i] = keys[i].len;
+	}
+	struct kv_entry many[N];
+	bool value[N], children[N];
+	int result[N];
+
+	ck_assert_int_eq(kv_store_lookup_many(s, k, len, N, many, value,
+					      children, result),
+			 0);
+	for (size_t i = 0; i < N; i++) {
+		struct kv_entry one;
+		bool v, c;
+		ck_assert_int_eq(result[i],
+				 kv_store_lookup(s, k[i], len[i], &one, &v, &c));
+		ck_assert_int_eq(value[i], v);
+		ck_assert_int_eq(children[i], c);
+		if (!v)
+			continue;
+		ck_assert_uint_eq(many[i].value_len, one.value_len);
+		ck_assert_mem_eq(many[i].value, one.value, one.value_len);
+		kv_entry_free(&one);
+		kv_entry_free(&many[i]);
+	}
+	ck_assert_int_eq(result[4], -EIO); /* the row Deno cannot read */
+	ck_assert(value[0] && children[0] && value[1] && !children[1]);
+	ck_assert(!value[2] && children[2] && !value[3] && !children[3]);
+	ck_assert(!value[6] && children[6]); /* the root */
+	const uint8_t *eleven[KV_MAX_READ_RANGES + 1] = { 0 };
+	size_t zero[KV_MAX_READ_RANGES + 1] = { 0 };
+	ck_assert_int_eq(kv_store_lookup_many(s, eleven, zero,
+					      KV_MAX_READ_RANGES + 1, many,
+					      value, children, result),
+			 -E2BIG);
+	free_keys(keys, N);
+	kv_store_close(s);
+}
+END_TEST
+
 /* Below "y" (02 79 00): a cut-off string part and y/q followed by a byte
  * no part begins with; then y/z. */
 START_TEST(lookup_looks_past_keys_below_that_do_not_decode)
@@ -2147,6 +2204,7 @@ static Suite *store_suite(void)
 		       sweep_deletes_expired_rows_and_bumps_the_version_by_1);
 	tcase_add_test(file, rows_deno_cannot_read_are_eio_for_their_key_alone);
 	tcase_add_test(file, lookup_of_a_row_deno_cannot_read_is_eio);
+	tcase_add_test(file, lookup_many_answers_each_key_as_one_lookup_does);
 	tcase_add_test(file, lookup_looks_past_keys_below_that_do_not_decode);
 	tcase_add_test(
 		file,
