@@ -169,6 +169,15 @@ struct child_list {
 	size_t cap;
 };
 
+/* One key read ahead (key_info_read_ahead). */
+struct key_ahead {
+	const uint8_t *key;
+	size_t key_len;
+	int result; /* kv_store_lookup's */
+	bool has_value, has_children, taken;
+	struct kv_entry entry;
+};
+
 struct kvfs {
 	const char *db;
 	struct kv_store_options store_options;
@@ -210,6 +219,8 @@ struct kvfs {
 	 * hold a key without a node: another writer's commit, or a node
 	 * leaving the key index (forgotten, unlinked, renamed). */
 	uint64_t known_epoch;
+	struct key_ahead ahead[KV_MAX_READ_RANGES];
+	size_t n_ahead;
 
 	struct node *rendered_oldest;
 	struct node *rendered_newest;
@@ -325,6 +336,16 @@ void empty_dir_remove(struct kvfs *fs, const uint8_t *key, size_t key_len);
 
 int key_info_load(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		  struct key_info *ki);
+/*
+ * Read what key_info_load() needs of up to KV_MAX_READ_RANGES keys in one
+ * snapshot, for it to take instead of reading each (READDIRPLUS, which
+ * looks up every entry it lists). The keys must outlive the read-ahead;
+ * key_info_forget_ahead() drops what was not taken. Call both under the
+ * same hold of fs->lock. A failed read leaves nothing read ahead.
+ */
+void key_info_read_ahead(struct kvfs *fs, const uint8_t *const *keys,
+			 const size_t *key_lens, size_t n);
+void key_info_forget_ahead(struct kvfs *fs);
 /* Render the value into ki->rendering (once). -EIO if it does not decode. */
 int key_info_render(struct key_info *ki);
 void key_info_free(struct key_info *ki);

@@ -1183,11 +1183,32 @@ static void kvfs_opendir(fuse_req_t req, fuse_ino_t ino,
 }
 
 /*
+ * Have the store keys of children [from, from + KV_MAX_READ_RANGES) read
+ * ahead in one snapshot, for their READDIRPLUS lookups.
+ */
+static void read_children_ahead(struct kvfs *fs, const struct dir_handle *d,
+				size_t from)
+{
+	const uint8_t *keys[KV_MAX_READ_RANGES];
+	size_t lens[KV_MAX_READ_RANGES], n = 0;
+	for (size_t i = from; i < d->children.n && i < from + KV_MAX_READ_RANGES;
+	     i++) {
+		const struct child *c = &d->children.v[i];
+		if (c->kind != NODE_FILE && c->kind != NODE_DIR)
+			continue;
+		keys[n] = c->key;
+		lens[n++] = c->key_len;
+	}
+	if (n)
+		key_info_read_ahead(fs, keys, lens, n);
+}
+
+/*
  * READDIR lists names; READDIRPLUS also looks each one up, as the LOOKUP
  * that `ls -l` or `find` would send next for it, so that the kernel has
- * its entry and attributes without that round trip. An entry that no
- * longer fits the reply is not looked up: its lookup would count a
- * reference the kernel never receives.
+ * its entry and attributes without that round trip; the store is read for
+ * ten entries at a time. An entry that no longer fits the reply is not
+ * looked up: its lookup would count a reference the kernel never receives.
  */
 static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi, bool plus)
@@ -1205,8 +1226,12 @@ static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* Children have no inode until looked up. The number only has to be
 	 * non-zero: readdir(3) skips entries whose d_ino is 0. */
 	struct stat st = {.st_ino = UNKNOWN_INO};
-	if (plus)
+	struct node *dir = NULL;
+	size_t read_ahead_to = 0;
+	if (plus) {
 		pthread_mutex_lock(&fs->lock);
+		dir = node_by_ino(fs, ino);
+	}
 	for (off_t i = off; ; i++) {
 		const char *nm;
 		if (i == 0) {
@@ -1241,6 +1266,11 @@ static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (fuse_add_direntry_plus(req, NULL, 0, nm, NULL, 0) >
 			    size - used)
 				break;
+			if (i >= 3 && dir && dir->kind == NODE_DIR &&
+			    (size_t)i >= read_ahead_to) {
+				read_children_ahead(fs, d, (size_t)i - 3);
+				read_ahead_to = (size_t)i + KV_MAX_READ_RANGES;
+			}
 			if (i >= 2 && lookup_in(fs, ino, nm, &e) < 0)
 				e = (struct fuse_entry_param){.attr = st};
 			want = fuse_add_direntry_plus(req, buf + used,
@@ -1254,8 +1284,10 @@ static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		used += want;
 	}
-	if (plus)
+	if (plus) {
+		key_info_forget_ahead(fs);
 		pthread_mutex_unlock(&fs->lock);
+	}
 	kv_buf_free(&name);
 	fuse_reply_buf(req, buf, used);
 	free(buf);

@@ -17,12 +17,64 @@ void key_info_free(struct key_info *ki)
 	*ki = (struct key_info){0};
 }
 
+void key_info_read_ahead(struct kvfs *fs, const uint8_t *const *keys,
+			 const size_t *key_lens, size_t n)
+{
+	struct kv_entry entries[KV_MAX_READ_RANGES];
+	bool value[KV_MAX_READ_RANGES], children[KV_MAX_READ_RANGES];
+	int results[KV_MAX_READ_RANGES];
+
+	key_info_forget_ahead(fs);
+	if (kv_store_lookup_many(fs->store, keys, key_lens, n, entries, value,
+				 children, results) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		fs->ahead[i] = (struct key_ahead){
+			.key = keys[i],
+			.key_len = key_lens[i],
+			.result = results[i],
+			.has_value = value[i],
+			.has_children = children[i],
+			.entry = entries[i],
+		};
+	fs->n_ahead = n;
+}
+
+void key_info_forget_ahead(struct kvfs *fs)
+{
+	for (size_t i = 0; i < fs->n_ahead; i++)
+		if (!fs->ahead[i].taken && fs->ahead[i].has_value)
+			kv_entry_free(&fs->ahead[i].entry);
+	fs->n_ahead = 0;
+}
+
+/* The store's answer for key from the read-ahead, if it holds one. */
+static bool take_ahead(struct kvfs *fs, const uint8_t *key, size_t key_len,
+		       struct key_info *ki, int *result)
+{
+	for (size_t i = 0; i < fs->n_ahead; i++) {
+		struct key_ahead *a = &fs->ahead[i];
+		if (a->taken || a->key_len != key_len ||
+		    (key_len && memcmp(a->key, key, key_len) != 0))
+			continue;
+		a->taken = true;
+		ki->entry = a->entry;
+		ki->has_value = a->has_value;
+		ki->has_children = a->has_children;
+		*result = a->result;
+		return true;
+	}
+	return false;
+}
+
 int key_info_load(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		  struct key_info *ki)
 {
 	*ki = (struct key_info){0};
-	int r = kv_store_lookup(fs->store, key, key_len, &ki->entry,
-				&ki->has_value, &ki->has_children);
+	int r;
+	if (!take_ahead(fs, key, key_len, ki, &r))
+		r = kv_store_lookup(fs->store, key, key_len, &ki->entry,
+				    &ki->has_value, &ki->has_children);
 	if (r < 0)
 		return r;
 	if (ki->has_value && !ki->has_children)
