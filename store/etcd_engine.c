@@ -273,25 +273,34 @@ static int entries_push(struct kv_entries *list, size_t *cap,
 }
 
 /* One range request; *rev is the snapshot (0: take the current one). */
-static int range_request(struct etcd_engine *e, const struct kv_buf *start,
-			 const struct kv_buf *end, unsigned limit,
-			 bool reverse, int64_t *rev, json_t **answer)
+/* The body of a range request (kv/range, or a txn's request_range);
+ * NULL when out of memory. */
+static json_t *range_body(const struct kv_buf *start, const struct kv_buf *end,
+			  unsigned limit, bool reverse, int64_t rev)
 {
 	json_t *body = json_object();
 	bool ok = body && put_field(body, "key", b64_buf(start)) &&
 		  put_field(body, "range_end", b64_buf(end)) &&
 		  put_field(body, "limit", jrev(limit));
 
-	if (ok && *rev)
-		ok = put_field(body, "revision", jrev(*rev));
+	if (ok && rev)
+		ok = put_field(body, "revision", jrev(rev));
 	if (ok && reverse)
 		ok = put_field(body, "sort_order", json_string("DESCEND")) &&
 		     put_field(body, "sort_target", json_string("KEY"));
 	if (!ok) {
 		json_decref(body);
-		return -ENOMEM;
+		return NULL;
 	}
-	int r = call(e, "kv/range", body, true, answer);
+	return body;
+}
+
+static int range_request(struct etcd_engine *e, const struct kv_buf *start,
+			 const struct kv_buf *end, unsigned limit,
+			 bool reverse, int64_t *rev, json_t **answer)
+{
+	int r = call(e, "kv/range",
+		     range_body(start, end, limit, reverse, *rev), true, answer);
 	if (r == 0 && !*rev)
 		*rev = revision_of(*answer);
 	return r;
@@ -342,8 +351,14 @@ static int take_entries(struct etcd_engine *e, json_t *answer,
  * keys that etcd still holds are skipped, and the range continues past
  * them, at the same revision, until limit live keys or the end.
  */
+/*
+ * Read one range at *rev (0: now, and *rev gets the revision read). first,
+ * if not NULL, is the answer to its first request, already made (a
+ * reference this call takes).
+ */
 static int read_range(struct etcd_engine *e, const struct kv_range *range,
-		      int64_t now_ms, int64_t *rev, struct kv_entries *out)
+		      int64_t now_ms, int64_t *rev, json_t *first,
+		      struct kv_entries *out)
 {
 	struct kv_buf start = { 0 }, end = { 0 }, last = { 0 };
 	size_t cap = 0;
@@ -353,9 +368,12 @@ static int read_range(struct etcd_engine *e, const struct kv_range *range,
 		r = ekey(e, 'k', range->end, range->end_len, &end);
 	while (r == 0 && out->n < range->limit &&
 	       kv_key_compare(start.data, start.len, end.data, end.len) < 0) {
-		json_t *answer = NULL;
-		r = range_request(e, &start, &end, range->limit - out->n,
-				  range->reverse, rev, &answer);
+		json_t *answer = first;
+		first = NULL;
+		if (!answer)
+			r = range_request(e, &start, &end,
+					  range->limit - out->n,
+					  range->reverse, rev, &answer);
 		if (r == 0)
 			r = take_entries(e, answer, range->limit, now_ms, out,
 					 &cap, &last);
@@ -373,9 +391,57 @@ static int read_range(struct etcd_engine *e, const struct kv_range *range,
 		}
 		last = (struct kv_buf){ 0 };
 	}
+	json_decref(first);
 	kv_buf_free(&start);
 	kv_buf_free(&end);
 	kv_buf_free(&last);
+	return r;
+}
+
+/*
+ * The first page of every range in one txn, so that a snapshot of several
+ * small ranges (a READDIRPLUS's lookups) is one request: answers[i] gets
+ * the answer for range i, *rev the txn's revision.
+ */
+static int first_pages(struct etcd_engine *e, const struct kv_range *ranges,
+		       size_t n, int64_t *rev, json_t **answers)
+{
+	json_t *ops = json_array(), *answer = NULL;
+	int r = ops ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct kv_buf start = { 0 }, end = { 0 };
+		r = ekey(e, 'k', ranges[i].start, ranges[i].start_len, &start);
+		if (r == 0)
+			r = ekey(e, 'k', ranges[i].end, ranges[i].end_len, &end);
+		json_t *body = r == 0 ? range_body(&start, &end,
+						   ranges[i].limit,
+						   ranges[i].reverse, 0)
+				      : NULL;
+		json_t *op = body ? json_pack("{s:o}", "request_range", body)
+				  : NULL;
+		if (r == 0 && (!op || json_array_append_new(ops, op) < 0))
+			r = -ENOMEM;
+		kv_buf_free(&start);
+		kv_buf_free(&end);
+	}
+	if (r < 0) {
+		json_decref(ops);
+		return r;
+	}
+	r = call(e, "kv/txn", json_pack("{s:o}", "success", ops), true,
+		 &answer);
+	json_t *responses = json_object_get(answer, "responses");
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (!json_object_get(json_array_get(responses, i),
+				     "response_range"))
+			r = -EIO;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		answers[i] = json_incref(json_object_get(
+			json_array_get(responses, i), "response_range"));
+	if (r == 0)
+		*rev = revision_of(answer);
+	json_decref(answer);
 	return r;
 }
 
@@ -383,17 +449,27 @@ static int snapshot_read(void *engine, const struct kv_range *ranges,
 			 size_t n, int64_t now_ms, struct kv_entries *out)
 {
 	struct etcd_engine *e = engine;
+	json_t *first[KV_MAX_READ_RANGES] = { 0 };
 	int64_t rev = 0;
 	int r = 0;
 
+	if (n > KV_MAX_READ_RANGES)
+		return -E2BIG;
 	for (size_t i = 0; i < n; i++)
 		out[i] = (struct kv_entries){ 0 };
 	pthread_mutex_lock(&e->lock);
 	for (int tries = 0; tries < 2; tries++) {
 		rev = 0;
-		r = 0;
-		for (size_t i = 0; i < n && r == 0; i++)
-			r = read_range(e, &ranges[i], now_ms, &rev, &out[i]);
+		r = n > 1 ? first_pages(e, ranges, n, &rev, first) : 0;
+		for (size_t i = 0; i < n && r == 0; i++) {
+			r = read_range(e, &ranges[i], now_ms, &rev, first[i],
+				       &out[i]);
+			first[i] = NULL;
+		}
+		for (size_t i = 0; i < n; i++) {
+			json_decref(first[i]);
+			first[i] = NULL;
+		}
 		if (r < 0) {
 			for (size_t i = 0; i < n; i++)
 				kv_entries_free(&out[i]);
