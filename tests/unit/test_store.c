@@ -1601,21 +1601,30 @@ static struct lookup_want lookup_of(struct kv_store *s, struct kv_buf k,
 		ck_assert_int_eq(g_.has_children, (children));             \
 	} while (0)
 
+/* d = "dv" with a child d/x, e = "ev", f only as the parent of f/y/z, and
+ * g expired: the keys the lookup tests look up. */
+static void put_lookup_keys(struct kv_store *s)
+{
+	struct kv_buf d = skey("d", NULL), e = skey("e", NULL);
+	ck_assert_int_eq(put(s, &d, "dv", -1), 0);
+	ck_assert_int_eq(put(s, &e, "ev", -1), 0);
+	kv_buf_free(&d);
+	kv_buf_free(&e);
+	put_key(s, skey("d", "x", NULL), -1);
+	put_key(s, skey("f", "y", "z", NULL), -1);
+	put_key(s, skey("g", NULL), 0); /* expired: absent */
+}
+
 START_TEST(lookup_reads_a_keys_value_and_whether_it_has_children)
 {
 	struct kv_store *s = open_store(NULL);
 
-	struct kv_buf d = skey("d", NULL), e = skey("e", NULL);
-	ck_assert_int_eq(put(s, &d, "dv", -1), 0);
-	ck_assert_int_eq(put(s, &e, "ev", -1), 0);
-	put_key(s, skey("d", "x", NULL), -1);
-	put_key(s, skey("f", "y", "z", NULL), -1);
-	put_key(s, skey("g", NULL), 0); /* expired: absent */
+	put_lookup_keys(s);
 	put_key(s, skey("h", "gone", NULL), 0);
 	put_key(s, skey("h", NULL), -1);
 
-	ASSERT_LOOKUP(lookup_of(s, d, "dv"), true, true);
-	ASSERT_LOOKUP(lookup_of(s, e, "ev"), true, false);
+	ASSERT_LOOKUP(lookup_of(s, skey("d", NULL), "dv"), true, true);
+	ASSERT_LOOKUP(lookup_of(s, skey("e", NULL), "ev"), true, false);
 	ASSERT_LOOKUP(lookup_of(s, skey("f", NULL), NULL), false, true);
 	ASSERT_LOOKUP(lookup_of(s, skey("f", "y", NULL), NULL), false, true);
 	ASSERT_LOOKUP(lookup_of(s, skey("g", NULL), NULL), false, false);
@@ -1881,13 +1890,9 @@ START_TEST(lookup_many_answers_each_key_as_one_lookup_does)
 	kv_store_close(open_store(NULL));
 	plant("(x'02783700', x'01020304050607', 2, 1)");
 	struct kv_store *s = open_store(NULL);
-	struct kv_buf d = skey("d", NULL), e = skey("e", NULL);
-	ck_assert_int_eq(put(s, &d, "dv", -1), 0);
-	ck_assert_int_eq(put(s, &e, "ev", -1), 0);
-	put_key(s, skey("d", "x", NULL), -1);
-	put_key(s, skey("f", "y", "z", NULL), -1);
-	put_key(s, skey("g", NULL), 0);
-	struct kv_buf keys[] = { d, e, skey("f", NULL), skey("g", NULL),
+	put_lookup_keys(s);
+	struct kv_buf keys[] = { skey("d", NULL), skey("e", NULL),
+				 skey("f", NULL), skey("g", NULL),
 				 skey("x7", NULL), skey("nothing", NULL),
 				 { 0 } };
 	enum { N = sizeof(keys) / sizeof(keys[0]) };
