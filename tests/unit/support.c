@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "support.h"
 
 static uint64_t rng_state;
@@ -44,21 +45,10 @@ uint64_t to_bits(double v)
 	return bits;
 }
 
-int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* hex_digit, failing the test on a character that is no digit. */
+/* store_hex_digit, failing the test on a character that is no digit. */
 static int must_be_hex(char c)
 {
-	int d = hex_digit(c);
+	int d = store_hex_digit(c);
 	ck_assert_msg(d >= 0, "bad hex digit '%c' (0x%02x)", c,
 		      (unsigned)(uint8_t)c);
 	return d;

@@ -34,9 +34,6 @@ double from_bits(uint64_t bits);
 /* The IEEE 754 bits of v, telling apart -0.0 and every NaN. */
 uint64_t to_bits(double v);
 
-/* The value of hex digit c (either case), or -1 if it is none. */
-int hex_digit(char c);
-
 /*
  * hex (either case; spaces between digits ignored, for readable literals)
  * decoded into a malloc'ed buffer of exactly its length, so ASan sees any

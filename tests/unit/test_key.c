@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "kv_key.h"
 #include "support.h"
 
@@ -105,7 +106,7 @@ static unsigned read_hex4(struct json *j)
 {
 	unsigned u = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hex_digit(*j->p++);
+		int h = store_hex_digit(*j->p++);
 		ck_assert_int_ge(h, 0);
 		u = u << 4 | (unsigned)h;
 	}
