@@ -272,7 +272,6 @@ static int entries_push(struct kv_entries *list, size_t *cap,
 	return 0;
 }
 
-/* One range request; *rev is the snapshot (0: take the current one). */
 /* The body of a range request (kv/range, or a txn's request_range);
  * NULL when out of memory. */
 static json_t *range_body(const struct kv_buf *start, const struct kv_buf *end,
@@ -295,6 +294,7 @@ static json_t *range_body(const struct kv_buf *start, const struct kv_buf *end,
 	return body;
 }
 
+/* One range request; *rev is the snapshot (0: take the current one). */
 static int range_request(struct etcd_engine *e, const struct kv_buf *start,
 			 const struct kv_buf *end, unsigned limit,
 			 bool reverse, int64_t *rev, json_t **answer)
@@ -347,14 +347,11 @@ static int take_entries(struct etcd_engine *e, json_t *answer,
 }
 
 /*
- * The live keys of [start, end) at revision *rev, at most limit. Expired
- * keys that etcd still holds are skipped, and the range continues past
- * them, at the same revision, until limit live keys or the end.
- */
-/*
- * Read one range at *rev (0: now, and *rev gets the revision read). first,
- * if not NULL, is the answer to its first request, already made (a
- * reference this call takes).
+ * The live keys of [start, end) at revision *rev (0: now, and *rev gets
+ * the revision read), at most limit. Expired keys that etcd still holds are
+ * skipped, and the range continues past them, at the same revision, until
+ * limit live keys or the end. first, if not NULL, is the answer to the
+ * range's first request, already made (a reference this call takes).
  */
 static int read_range(struct etcd_engine *e, const struct kv_range *range,
 		      int64_t now_ms, int64_t *rev, json_t *first,

@@ -222,7 +222,7 @@ int kv_store_lookup(struct kv_store *s, const uint8_t *key, size_t key_len,
  * kv_store_lookup() of several keys (at most KV_MAX_READ_RANGES) in one
  * snapshot: out[i], has_value[i] and has_children[i] as there, and what
  * kv_store_lookup() would return for key i in results[i]. Returns 0, or
- * a negative errno when the read itself failed (nothing is filled then).
+ * a negative errno when the read itself failed (every key then absent).
  */
 int kv_store_lookup_many(struct kv_store *s, const uint8_t *const *keys,
 			 const size_t *key_lens, size_t n,

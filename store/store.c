@@ -803,6 +803,10 @@ int kv_store_lookup_many(struct kv_store *s, const uint8_t *const *keys,
 
 	if (n > KV_MAX_READ_RANGES)
 		return -E2BIG;
+	for (size_t i = 0; i < n; i++) {
+		has_value[i] = has_children[i] = false;
+		out[i] = (struct kv_entry){ 0 };
+	}
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (key_lens[i] > KV_MAX_WRITE_KEY)
 			r = -ENAMETOOLONG;
@@ -824,8 +828,6 @@ int kv_store_lookup_many(struct kv_store *s, const uint8_t *const *keys,
 		size_t below = 0, len = key_lens[i];
 		int ri = 0;
 
-		has_value[i] = has_children[i] = false;
-		out[i] = (struct kv_entry){ 0 };
 		if (len && got[i].n && got[i].v[0].key_len == len) {
 			out[i] = got[i].v[0];
 			got[i].v[0] = (struct kv_entry){ 0 };
