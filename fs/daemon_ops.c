@@ -369,11 +369,11 @@ out:
 	return r;
 }
 
-/* Look a name up in a directory of any kind (LOOKUP, READDIRPLUS). */
-static int lookup_in(struct kvfs *fs, fuse_ino_t parent, const char *name,
+/* Look a name up in a directory of any kind, NULL when it is gone
+ * (LOOKUP, READDIRPLUS). */
+static int lookup_in(struct kvfs *fs, struct node *dir, const char *name,
 		     struct fuse_entry_param *e)
 {
-	struct node *dir = node_by_ino(fs, parent);
 	return !dir			 ? -ENOENT
 	       : dir->kind == NODE_LIST ? ptr_lookup(fs, dir, name, e)
 					 : lookup_locked(fs, dir, name, e);
@@ -384,7 +384,7 @@ static void kvfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct kvfs *fs = fs_of(req);
 	struct fuse_entry_param e;
 	pthread_mutex_lock(&fs->lock);
-	int r = lookup_in(fs, parent, name, &e);
+	int r = lookup_in(fs, node_by_ino(fs, parent), name, &e);
 	pthread_mutex_unlock(&fs->lock);
 	if (r == -ENOENT) {
 		/* A negative entry with no timeout: a key another process
@@ -1271,7 +1271,7 @@ static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				read_children_ahead(fs, d, (size_t)i - 3);
 				read_ahead_to = (size_t)i + KV_MAX_READ_RANGES;
 			}
-			if (i >= 2 && lookup_in(fs, ino, nm, &e) < 0)
+			if (i >= 2 && lookup_in(fs, dir, nm, &e) < 0)
 				e = (struct fuse_entry_param){.attr = st};
 			want = fuse_add_direntry_plus(req, buf + used,
 						      size - used, nm, &e,
