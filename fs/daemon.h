@@ -122,6 +122,17 @@ struct kvfs_options {
 };
 
 /* An open file: its content is buffered and committed on flush. */
+/* A handle's content parsed ahead of its commit (see get_ready in
+ * daemon_ops.c): what parsing it as typed/type gave, error or value. */
+struct parsed_content {
+	bool valid;
+	bool typed;
+	enum kv_encoding type;
+	int error;
+	enum kv_encoding encoding;
+	struct kv_buf value;
+};
+
 struct handle {
 	struct node *node;
 	struct kv_buf content;
@@ -139,6 +150,9 @@ struct handle {
 	 * commit need not tell it anything. */
 	bool sole_view;
 	unsigned kernel_views;
+	struct parsed_content parsed; /* dropped by every change of content */
+	bool readied; /* got ready once: a file written in many pieces is
+			 not parsed again after each */
 	struct handle *next;
 };
 
@@ -392,6 +406,13 @@ int loop_run(struct fuse_session *se, unsigned max_threads);
  */
 void loop_pass_reading(void);
 
+/*
+ * Whether the calling handler holds the reading: then no other request is
+ * read before it returns, so after its reply it may still work on state
+ * that the next request (say, the release of its file) would change.
+ */
+bool loop_holds_reading(void);
+
 /* ---- operations (daemon_ops.c, daemon_rename.c, daemon_xattr.c) ------- */
 
 extern const struct fuse_lowlevel_ops kvfs_ops;
@@ -406,6 +427,13 @@ void kvfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void kvfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* Shared by the operations: defined in daemon_ops.c. */
+/* The type an open file's content is committed as: the file's own, once
+ * user.kv.type has set it, else the one the handle was opened with (which
+ * the content decides when !*typed). */
+void ops_handle_type(const struct handle *h, bool *typed,
+		     enum kv_encoding *enc);
+/* Free an open file's handle and all it holds. */
+void ops_handle_discard(struct handle *h);
 int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 		       const struct kv_buf *content, bool typed,
 		       enum kv_encoding enc, int64_t expires_at_ms);

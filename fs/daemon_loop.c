@@ -87,6 +87,11 @@ void loop_pass_reading(void)
 	pthread_mutex_unlock(&l->lock);
 }
 
+bool loop_holds_reading(void)
+{
+	return this_worker && this_worker->reading;
+}
+
 /* Wait idle until the reading is passed to us: false when stopping. */
 static bool take_reading(struct loop *l)
 {

@@ -123,8 +123,7 @@ void nodes_destroy(struct kvfs *fs)
 	while (fs->handles) {
 		struct handle *h = fs->handles;
 		fs->handles = h->next;
-		kv_buf_free(&h->content);
-		free(h);
+		ops_handle_discard(h);
 	}
 	kv_buf_free(&fs->missed_key);
 	free(fs->by_ino);

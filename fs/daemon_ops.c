@@ -456,9 +456,52 @@ int64_t ops_expire_in(int64_t expires_at_ms)
 }
 
 /*
+ * Parse content into the value it is stored as, appended to value: of
+ * encoding *enc when typed, else of the one the content decides, set in
+ * *enc. Checks the stored size against the limit.
+ */
+static int parse_content(struct kvfs *fs, const struct kv_buf *content,
+			 bool typed, enum kv_encoding *enc,
+			 struct kv_buf *value)
+{
+	int r = typed ? kv_value_parse(*enc, content->data, content->len,
+				       value)
+		      : kv_value_sniff_parse(content->data, content->len, enc,
+					     value);
+	if (r == 0 && value->len > kv_store_max_value(fs->store))
+		r = -EFBIG;
+	return r;
+}
+
+/* Commit value, of encoding enc, to key with the expiry expires_at_ms
+ * (-1: none). */
+static int commit_value(struct kvfs *fs, const uint8_t *key, size_t key_len,
+			enum kv_encoding enc, const struct kv_buf *value,
+			int64_t expires_at_ms)
+{
+	struct kv_mutation m = {
+		.type = KV_MUT_SET,
+		.key = key,
+		.key_len = key_len,
+		.encoding = enc,
+		.value = value->data ? value->data : (const uint8_t *)"",
+		.value_len = value->len,
+		.expire_in_ms = ops_expire_in(expires_at_ms),
+	};
+	struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
+	uint8_t vs[KV_VERSIONSTAMP_LEN];
+	int r = kv_store_commit(fs->store, &a, vs);
+	if (r == 0) {
+		refresh_own_commit(fs, vs);
+		times_written(fs, key, key_len, vs);
+		nodes_committed(fs, key, key_len, vs);
+	}
+	return r;
+}
+
+/*
  * Parse content as encoding enc (sniffed when !typed) and commit it to key
- * with the expiry expires_at_ms (-1: none). Checks the stored size against
- * the limit.
+ * with the expiry expires_at_ms (-1: none).
  */
 int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 			  const struct kv_buf *content, bool typed,
@@ -467,30 +510,9 @@ int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 	if (fs->opt.read_only)
 		return -EROFS;
 	struct kv_buf value = {0};
-	int r = typed ? kv_value_parse(enc, content->data, content->len, &value)
-		      : kv_value_sniff_parse(content->data, content->len, &enc,
-					     &value);
-	if (r == 0 && value.len > kv_store_max_value(fs->store))
-		r = -EFBIG;
-	if (r == 0) {
-		struct kv_mutation m = {
-			.type = KV_MUT_SET,
-			.key = key,
-			.key_len = key_len,
-			.encoding = enc,
-			.value = value.data ? value.data : (const uint8_t *)"",
-			.value_len = value.len,
-			.expire_in_ms = ops_expire_in(expires_at_ms),
-		};
-		struct kv_atomic a = {.mutations = &m, .n_mutations = 1};
-		uint8_t vs[KV_VERSIONSTAMP_LEN];
-		r = kv_store_commit(fs->store, &a, vs);
-		if (r == 0) {
-			refresh_own_commit(fs, vs);
-			times_written(fs, key, key_len, vs);
-			nodes_committed(fs, key, key_len, vs);
-		}
-	}
+	int r = parse_content(fs, content, typed, &enc, &value);
+	if (r == 0)
+		r = commit_value(fs, key, key_len, enc, &value, expires_at_ms);
 	kv_buf_free(&value);
 	return r;
 }
@@ -500,6 +522,38 @@ int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 static bool entry_typed(const struct kv_entry *e)
 {
 	return !(e->encoding == KV_ENC_BYTES && e->value_len == 0);
+}
+
+void ops_handle_type(const struct handle *h, bool *typed,
+		     enum kv_encoding *enc)
+{
+	*typed = h->node->type_set || h->typed;
+	*enc = h->node->type_set ? h->node->type : h->encoding;
+}
+
+static void parsed_drop(struct parsed_content *p)
+{
+	kv_buf_free(&p->value);
+	p->valid = false;
+}
+
+/* Parse a handle's content for its commit, or take what get_ready parsed
+ * as the same type. */
+static int handle_parse(struct kvfs *fs, struct handle *h,
+			enum kv_encoding *enc, struct kv_buf *value)
+{
+	bool typed;
+	ops_handle_type(h, &typed, enc);
+	struct parsed_content *p = &h->parsed;
+	if (p->valid && p->typed == typed && (!typed || p->type == *enc)) {
+		*enc = p->encoding;
+		*value = p->value;
+		p->value = (struct kv_buf){0};
+		p->valid = false;
+		return p->error;
+	}
+	parsed_drop(p);
+	return parse_content(fs, &h->content, typed, enc, value);
 }
 
 static int handle_commit(struct kvfs *fs, struct handle *h)
@@ -515,14 +569,13 @@ static int handle_commit(struct kvfs *fs, struct handle *h)
 		r = kv_buf_append(&n->scratch, h->content.data, h->content.len);
 		clock_gettime(CLOCK_REALTIME, &n->scratch_mtime);
 	} else {
-		bool typed = h->typed;
-		enum kv_encoding enc = h->encoding;
-		if (n->type_set) {
-			typed = true;
-			enc = n->type;
-		}
-		r = ops_commit_content(fs, n->key.data, n->key.len, &h->content,
-				   typed, enc, h->expires_at_ms);
+		enum kv_encoding enc;
+		struct kv_buf value = {0};
+		r = handle_parse(fs, h, &enc, &value);
+		if (r == 0)
+			r = commit_value(fs, n->key.data, n->key.len, enc,
+					 &value, h->expires_at_ms);
+		kv_buf_free(&value);
 		if (r == 0)
 			times_apply_set(fs, n, n->key.data, n->key.len);
 		if (r == 0)
@@ -538,6 +591,13 @@ static int handle_commit(struct kvfs *fs, struct handle *h)
 
 /* ---- open files --------------------------------------------------------- */
 
+void ops_handle_discard(struct handle *h)
+{
+	kv_buf_free(&h->content);
+	parsed_drop(&h->parsed);
+	free(h);
+}
+
 static void handle_free(struct kvfs *fs, struct handle *h)
 {
 	for (struct handle **p = &fs->handles; *p; p = &(*p)->next) {
@@ -546,8 +606,7 @@ static void handle_free(struct kvfs *fs, struct handle *h)
 			break;
 		}
 	}
-	kv_buf_free(&h->content);
-	free(h);
+	ops_handle_discard(h);
 }
 
 static int handle_open(struct kvfs *fs, struct node *n, int flags,
@@ -691,6 +750,7 @@ static int handle_resize(struct kvfs *fs, struct handle *h, size_t len)
 		h->error = -EFBIG;
 		return -EFBIG;
 	}
+	parsed_drop(&h->parsed);
 	if (len > h->content.len) {
 		int r = kv_buf_reserve(&h->content, len - h->content.len);
 		if (r < 0)
@@ -702,6 +762,37 @@ static int handle_resize(struct kvfs *fs, struct handle *h, size_t len)
 	h->dirty = true;
 	h->written = true;
 	return 0;
+}
+
+/*
+ * After the reply to a file's first write, the writer wakes and most often
+ * closes the file, and the flush that commits it arrives some 10 µs
+ * later. Spend that time on the parts of the commit that change nothing
+ * anyone can see: parse the content, and let the store get ready. The
+ * flush then finds the daemon awake and half its work done
+ * (docs/performance.md). Only a thread that holds the reading may: then
+ * the handle's release cannot be served before this returns. A file
+ * written in pieces is readied after its first only, so that its content
+ * is not parsed once per piece; the flush parses what the next writes
+ * changed.
+ */
+static void get_ready(struct kvfs *fs, struct handle *h)
+{
+	if (!loop_holds_reading())
+		return;
+	pthread_mutex_lock(&fs->lock);
+	if (!h->readied && !h->failed && h->node->kind != NODE_SCRATCH &&
+	    h->node->attached) {
+		struct parsed_content *p = &h->parsed;
+		h->readied = true;
+		ops_handle_type(h, &p->typed, &p->type);
+		p->encoding = p->type;
+		p->error = parse_content(fs, &h->content, p->typed,
+					 &p->encoding, &p->value);
+		p->valid = true;
+		kv_store_ready_commit(fs->store);
+	}
+	pthread_mutex_unlock(&fs->lock);
 }
 
 static void kvfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -721,6 +812,7 @@ static void kvfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	else if ((size_t)off + size > h->content.len)
 		r = handle_resize(fs, h, (size_t)off + size);
 	if (r == 0 && size) {
+		parsed_drop(&h->parsed);
 		memcpy(h->content.data + off, buf, size);
 		h->dirty = true;
 		h->written = true;
@@ -728,10 +820,12 @@ static void kvfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		h->node->times_set = false;
 	}
 	pthread_mutex_unlock(&fs->lock);
-	if (r < 0)
+	if (r < 0) {
 		fuse_reply_err(req, -r);
-	else
-		fuse_reply_write(req, size);
+		return;
+	}
+	fuse_reply_write(req, size);
+	get_ready(fs, h);
 }
 
 /*

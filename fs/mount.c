@@ -389,9 +389,9 @@ static void commit_open_files(struct kvfs *fs)
 		if (!h->dirty || h->failed || !h->node->attached ||
 		    h->node->kind == NODE_SCRATCH)
 			continue;
-		bool typed = h->node->type_set || h->typed;
-		enum kv_encoding enc = h->node->type_set ? h->node->type
-							 : h->encoding;
+		bool typed;
+		enum kv_encoding enc;
+		ops_handle_type(h, &typed, &enc);
 		int r = ops_commit_content(fs, h->node->key.data,
 					   h->node->key.len, &h->content,
 					   typed, enc, h->expires_at_ms);

@@ -79,6 +79,13 @@ struct kv_engine_ops {
 	int (*data_version)(void *engine, uint64_t *out);
 
 	/*
+	 * Do the part of starting a write transaction that leaves nothing
+	 * held, for a commit expected soon (kv_store_ready_commit). NULL
+	 * when an engine has no such part.
+	 */
+	int (*ready_commit)(void *engine);
+
+	/*
 	 * The data_version (as data_version() reports it) that the write
 	 * transaction of this engine's own commit with versionstamp vs
 	 * started from, before its bump. -ENOENT when the engine no longer

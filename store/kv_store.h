@@ -272,6 +272,19 @@ int kv_store_children(struct kv_store *s, const uint8_t *prefix,
  */
 int kv_store_data_version(struct kv_store *s, uint64_t *out);
 
+/*
+ * Get ready for a commit that is likely to come soon, at a moment when the
+ * caller has nothing else to do (kvfs: between the reply to a file's
+ * write and the close that commits it). The store does the part of
+ * starting a write transaction that leaves nothing held: on SQLite, a read
+ * transaction that brings the connection's WAL read mark and page cache up
+ * to date, which the commit would otherwise do while its caller waits (two
+ * of its six lock calls). No lock and no snapshot is kept on return, so a
+ * commit that never comes costs that read and nothing more. Returns 0 or a
+ * negative errno, which a caller may drop: the commit meets it again.
+ */
+int kv_store_ready_commit(struct kv_store *s);
+
 /* ---- atomic commits --------------------------------------------------- */
 
 enum kv_mutation_type {

@@ -873,6 +873,13 @@ int kv_store_data_version(struct kv_store *s, uint64_t *out)
 	return s->ops->data_version(s->engine, out);
 }
 
+int kv_store_ready_commit(struct kv_store *s)
+{
+	if (kv_store_read_only(s) || !s->ops->ready_commit)
+		return 0;
+	return s->ops->ready_commit(s->engine);
+}
+
 /* ---- commits: every limit of SPEC §4 before the engine sees them ------ */
 
 static int check_write_key(const uint8_t *key, size_t len)

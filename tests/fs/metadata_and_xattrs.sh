@@ -110,6 +110,17 @@ test_setfattr_user_kv_type_on_an_empty_file_types_the_next_content()
 	expect_eq "$(stored "$(skey u)")" "2:0700000000000000"
 }
 
+test_setfattr_user_kv_type_on_a_file_being_written_types_what_it_holds()
+{
+	fsop "$MNT/u" open:wc write:42 signal:written wait:go close >result &
+	wait_until 10 test -e written
+	setfattr -n user.kv.type -v u64 "$MNT/u"
+	touch go
+	wait $!
+	expect_eq "$(cat result)" "OK OK OK OK OK"
+	expect_eq "$(stored "$(skey u)")" "2:2a00000000000000"
+}
+
 test_setfattr_user_kv_expires_at_sets_the_expiry_and_removing_clears_it()
 {
 	echo 1 >"$MNT/f"

@@ -89,6 +89,29 @@ test_json_whose_encoding_is_past_the_limit_fails_at_close()
 	expect_eq "$(value_shape "$(skey j)")" "1000 ff 78" "stored value"
 }
 
+# The daemon parses a file's content after its first write, ahead of the
+# close (docs/performance.md); what is written or cut after that counts.
+test_a_document_written_in_two_writes_is_committed_whole()
+{
+	expect_eq "$(fsop "$MNT/j" open:wc 'write:{"a":' 'write:1}' close)" \
+		"OK OK OK OK"
+	expect_eq "$(stored "$(skey j)")" "1:ff0f6f22016149027b01"
+}
+
+test_a_write_over_what_was_written_is_committed()
+{
+	expect_eq "$(fsop "$MNT/j" open:wc 'write:{"a":1}' pwrite:5:2 close)" \
+		"OK OK OK OK"
+	expect_eq "$(stored "$(skey j)")" "1:ff0f6f22016149047b01"
+}
+
+test_ftruncate_after_a_write_commits_the_shortened_content()
+{
+	expect_eq "$(fsop "$MNT/j" open:wc 'write:{"a":1}xx' ftruncate:7 close)" \
+		"OK OK OK OK"
+	expect_eq "$(stored "$(skey j)")" "1:ff0f6f22016149027b01"
+}
+
 test_invalid_json_in_a_json_key_fails_with_einval_and_keeps_the_value()
 {
 	echo '{"a":1}' >"$MNT/j"

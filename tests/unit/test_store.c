@@ -2061,6 +2061,34 @@ START_TEST(locked_database_gives_eagain_after_the_budget_then_succeeds)
 }
 END_TEST
 
+/* ---- getting ready to commit -------------------------------------------- */
+
+START_TEST(ready_commit_keeps_no_lock_and_no_snapshot)
+{
+	struct kv_store *s = open_store(NULL);
+	struct kv_buf k = skey("k", NULL);
+	ck_assert_int_eq(put(s, &k, "v1", -1), 0);
+	ck_assert_int_eq(kv_store_ready_commit(s), 0);
+
+	/* The write lock is free, and a checkpoint that empties the WAL,
+	 * which waits for every reader, finds none. */
+	sqlite3 *db = raw_open();
+	sqlite3_busy_timeout(db, 0);
+	raw_exec(db, "begin immediate");
+	raw_exec(db, "rollback");
+	ck_assert_int_eq(raw_int(db, "pragma wal_checkpoint(truncate)"), 0);
+	sqlite3_close(db);
+
+	ck_assert_int_eq(put(s, &k, "v2", -1), 0);
+	struct kv_entry e;
+	ck_assert_int_eq(kv_store_get(s, k.data, k.len, &e), 0);
+	ck_assert_mem_eq(e.value, "v2", 2);
+	kv_entry_free(&e);
+	kv_buf_free(&k);
+	kv_store_close(s);
+}
+END_TEST
+
 /* ---- kvfs_meta -------------------------------------------------------- */
 
 START_TEST(meta_is_created_on_first_set_and_can_be_read_and_deleted)
@@ -2196,6 +2224,7 @@ static Suite *store_suite(void)
 	tcase_add_test(file, migration_2_file_is_upgraded_as_deno_would);
 	tcase_add_test(file, open_file_with_clashing_tables_is_einval);
 	tcase_add_test(file, open_file_that_is_not_sqlite_is_einval);
+	tcase_add_test(file, ready_commit_keeps_no_lock_and_no_snapshot);
 	tcase_add_test(file, foreign_tables_are_kept_and_deno_tables_added);
 	tcase_add_test(file,
 		       newer_migration_opens_read_only_and_writes_give_erofs);
