@@ -11,8 +11,9 @@
  *   bench_fs statkey ROOT USERS K   stat one key in K other users
  *   bench_fs find ROOT USERS K walk K whole tenants, as find(1) does
  *
- * The last three take FIRST LAST after K to run only samples FIRST to
- * LAST-1 of the K, so several stores can take turns sample by sample.
+ * The first three take FIRST LAST after N to touch only files FIRST to
+ * LAST-1, and the last three take them after K to run only samples FIRST
+ * to LAST-1 of the K, so that several mounts can take turns.
  *
  * Each prints one JSON line: the operation, the entries or files touched,
  * and the nanoseconds taken (in total, or per sample for the last three,
@@ -145,7 +146,9 @@ static void print_total(const char *op, unsigned long n, uint64_t ns,
 	       op, n, (unsigned long long)ns, (unsigned long long)cpu);
 }
 
-static int run_files(const char *op, const char *dir, unsigned long n)
+/* Files first..last-1. */
+static int run_files(const char *op, const char *dir, unsigned long first,
+		     unsigned long last)
 {
 	int (*each)(const char *, unsigned long) =
 		!strcmp(op, "create") ? create_one :
@@ -157,12 +160,12 @@ static int run_files(const char *op, const char *dir, unsigned long n)
 	if (each == create_one && mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return fail("mkdir", dir);
 	uint64_t t0 = now_ns(), c0 = cpu_ns();
-	for (unsigned long i = 0; i < n; i++) {
+	for (unsigned long i = first; i < last; i++) {
 		if (each(dir, i))
 			return 1;
 	}
 	uint64_t t1 = now_ns();
-	print_total(op, n, t1 - t0, cpu_ns() - c0);
+	print_total(op, last - first, t1 - t0, cpu_ns() - c0);
 	return 0;
 }
 
@@ -287,8 +290,14 @@ int main(int argc, char **argv)
 		goto usage;
 	if (argc == 4 && !strcmp(argv[1], "list"))
 		return run_list(argv[2], n);
-	if (argc == 4) {
-		int r = run_files(argv[1], argv[2], n);
+	if (argc == 4 || argc == 6) {
+		first = 0;
+		last = n;
+		if (argc == 6 && (parse_count(argv[4], &first) < 0 ||
+				  parse_count(argv[5], &last) < 0 ||
+				  first >= last || last > n))
+			goto usage;
+		int r = run_files(argv[1], argv[2], first, last);
 		if (r != 2)
 			return r;
 	}
@@ -304,7 +313,8 @@ int main(int argc, char **argv)
 	}
 usage:
 	fprintf(stderr,
-		"usage: bench_fs create|read|stat|list DIR N\n"
+		"usage: bench_fs create|read|stat DIR N [FIRST LAST]\n"
+		"       bench_fs list DIR N\n"
 		"       bench_fs ls|statkey|find ROOT USERS SAMPLES "
 		"[FIRST LAST]\n");
 	return 2;

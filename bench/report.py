@@ -6,8 +6,9 @@
 Prints the table of ratios and the scale table on stdout, writes the same
 figures to OUT.json and the plot of cost against store size to OUT.png.
 A ratio is the anchor's time divided by kvfs's time, taken per run (both
-sides of a run ran back to back) and then the median over the runs: above
-1 kvfs is faster. Costs are medians too. Each ratio comes twice: from the
+sides of a run ran back to back, or through the mount took turns a tenth
+of the files at a time) and then the median over the runs: above 1 kvfs
+is faster. Costs are medians too. Each ratio comes twice: from the
 time taken (wall clock, what a user waits) and from the CPU time spent
 (user and system time of every process doing the work: the driver and the
 FUSE daemon, or the whole Deno process). On a loaded machine the wall
@@ -46,10 +47,34 @@ def paired_ratios(kvfs, anchor):
 
 # ---- 1. through the mount ---------------------------------------------------
 
+def mount_runs(cmp, op):
+    """{(side, run): (wall ns, cpu ns) per file} of op in comparison cmp,
+    over all the turns of each run (scripts/bench runs an operation a
+    tenth of the files at a time, the sides taking turns)."""
+    sums = {}
+    for r in rows:
+        if r["cmp"] == cmp and r.get("op") == op:
+            s = sums.setdefault((r["side"], r["run"]), [0, 0, 0])
+            s[0] += r["ns"]
+            s[1] += r["cpu_ns"]
+            s[2] += r["n"]
+    return {key: (ns / n, cpu / n) for key, (ns, cpu, n) in sums.items()
+            if n}
+
+
 FS_OPS = [("create", "create+write a file", True),
           ("read", "open+read a file", True),
           ("stat", "stat a file", False),
           ("list", "list the directory (per entry)", False)]
+
+
+def by_side(figures, sides):
+    """{side: {"wall": {run: ns}, "cpu": {run: ns}}} from mount_runs()."""
+    per = {side: {"wall": {}, "cpu": {}} for side in sides}
+    for (side, run), (wall, cpu) in figures.items():
+        per[side]["wall"][run] = wall
+        per[side]["cpu"][run] = cpu
+    return per
 
 
 def summarize(per_side, anchor):
@@ -71,12 +96,8 @@ def summarize(per_side, anchor):
 def fs_summary():
     out = {}
     for op, _, _ in FS_OPS:
-        per = {side: {"wall": {}, "cpu": {}} for side in ("kvfs", "passthrough")}
-        for r in rows:
-            if r["cmp"] == "fs" and r["op"] == op:
-                per[r["side"]]["wall"][r["run"]] = r["ns"] / r["n"]
-                per[r["side"]]["cpu"][r["run"]] = r["cpu_ns"] / r["n"]
-        out[op] = summarize(per, "passthrough")
+        out[op] = summarize(by_side(mount_runs("fs", op),
+                                    ("kvfs", "passthrough")), "passthrough")
     return out
 
 
@@ -90,11 +111,9 @@ def sealed_summary():
     out = {}
     for op, _ in SEALED_OPS:
         out[op] = {}
-        for clock, field in (("wall", "ns"), ("cpu", "cpu_ns")):
-            per = {"plain": {}, "sealed": {}}
-            for r in rows:
-                if r["cmp"] == "sealed" and r["op"] == op:
-                    per[r["side"]][r["run"]] = r[field] / r["n"]
+        sides = by_side(mount_runs("sealed", op), ("plain", "sealed"))
+        for clock in ("wall", "cpu"):
+            per = {side: sides[side][clock] for side in sides}
             over = [per["sealed"][run] / per["plain"][run] - 1
                     for run in sorted(per["plain"])
                     if run in per["sealed"] and per["plain"][run] > 0]
@@ -186,20 +205,18 @@ def scale_summary():
 
 # ---- etcd against SQLite ----------------------------------------------------
 
-def paired(cmp, ops, field):
-    """summarize() of each op of comparison cmp, SQLite ("kvfs") against
-    etcd, from field(row, op) = (wall ns, cpu ns) per operation."""
-    out = {}
-    for op in ops:
-        per = {side: {"wall": {}, "cpu": {}} for side in ("kvfs", "etcd")}
-        for r in rows:
-            # a mount row times one op; a store row every op
-            if r["cmp"] == cmp and r.get("op", op) == op:
-                wall, cpu = field(r, op)
-                per[r["side"]]["wall"][r["run"]] = wall
-                per[r["side"]]["cpu"][r["run"]] = cpu
-        out[op] = summarize(per, "etcd")
-    return out
+def paired(ops, figures):
+    """summarize() of each op, SQLite ("kvfs") against etcd, from
+    figures(op) = {(side, run): (wall ns, cpu ns) per operation}."""
+    return {op: summarize(by_side(figures(op), ("kvfs", "etcd")), "etcd")
+            for op in ops}
+
+
+def store_runs(op):
+    """{(side, run): (wall ns, cpu ns)} of op in the etcd-store rows, each
+    of which times every op of its run."""
+    return {(r["side"], r["run"]): (r[op + "_ns"], r[op + "_cpu_ns"])
+            for r in rows if r["cmp"] == "etcd-store"}
 
 
 def etcd_summary(scale):
@@ -209,15 +226,13 @@ def etcd_summary(scale):
     out = {
         "version": meta.get("etcd"),
         "idle_cpu_ms_per_s": meta.get("etcd_idle_cpu_ns_per_s", 0) / 1e6,
-        "store": paired("etcd-store", [op for op, _ in STORE_OPS],
-                        lambda r, op: (r[op + "_ns"], r[op + "_cpu_ns"])),
+        "store": paired([op for op, _ in STORE_OPS], store_runs),
         "n": meta.get("etcd_sets"),
         "n_atomic": meta.get("etcd_atomics"),
     }
     if any(r["cmp"] == "etcd-fs" for r in rows):
-        out["mount"] = paired(
-            "etcd-fs", [op for op, _, _ in FS_OPS],
-            lambda r, op: (r["ns"] / r["n"], r["cpu_ns"] / r["n"]))
+        out["mount"] = paired([op for op, _, _ in FS_OPS],
+                              lambda op: mount_runs("etcd-fs", op))
         out["files"] = meta.get("etcd_files")
     mine = scale_rows("etcd")
     if mine:
