@@ -126,9 +126,8 @@ static int settle(struct kv_store *s, const struct kv_buf *key,
 	if (r < 0 && r != -ENOENT)
 		return r;
 	bool exists = r == 0;
-	/* An empty byte value has no type to keep, as for a new key. */
-	bool keeps_type = exists && !(e.encoding == KV_ENC_BYTES &&
-				      e.value_len == 0);
+	bool keeps_type = exists && kv_value_keeps_type(e.encoding,
+							e.value_len);
 	*sniff = !a->typed && !keeps_type;
 	if (!a->typed && keeps_type)
 		a->type = e.encoding;

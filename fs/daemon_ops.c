@@ -517,13 +517,6 @@ int ops_commit_content(struct kvfs *fs, const uint8_t *key, size_t key_len,
 	return r;
 }
 
-/* Whether the stored value is typed: an empty Uint8Array (what touch
- * leaves) takes its type from the next content, as a new file does. */
-static bool entry_typed(const struct kv_entry *e)
-{
-	return !(e->encoding == KV_ENC_BYTES && e->value_len == 0);
-}
-
 void ops_handle_type(const struct handle *h, bool *typed,
 		     enum kv_encoding *enc)
 {
@@ -643,7 +636,8 @@ static int handle_open(struct kvfs *fs, struct node *n, int flags,
 		if (r == 0 && writing && !ki.writable)
 			r = -EACCES;
 		if (r == 0) {
-			h->typed = entry_typed(&ki.entry);
+			h->typed = kv_value_keeps_type(ki.entry.encoding,
+						       ki.entry.value_len);
 			h->encoding = ki.entry.encoding;
 			h->expires_at_ms = ki.entry.expires_at_ms;
 			if (flags & O_TRUNC)
@@ -1440,10 +1434,11 @@ static int truncate_key(struct kvfs *fs, struct node *n, size_t size)
 			content.len = size;
 		}
 	}
+	bool typed = kv_value_keeps_type(ki.entry.encoding, ki.entry.value_len);
 	if (r == 0)
 		r = ops_commit_content(fs, n->key.data, n->key.len, &content,
-				   entry_typed(&ki.entry) || size > 0,
-				   ki.entry.encoding, ki.entry.expires_at_ms);
+				       typed, ki.entry.encoding,
+				       ki.entry.expires_at_ms);
 	kv_buf_free(&content);
 	key_info_free(&ki);
 	return r;

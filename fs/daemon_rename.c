@@ -226,9 +226,9 @@ static int rename_dir(struct kvfs *fs, struct end *src, struct end *dst)
  * the key keeps its expiry, as any rewrite through the mount does. */
 static int save_scratch(struct kvfs *fs, struct end *src, struct end *dst)
 {
-	bool typed = dst->ki.has_value && !(dst->ki.entry.encoding ==
-						    KV_ENC_BYTES &&
-					    dst->ki.entry.value_len == 0);
+	bool typed = dst->ki.has_value &&
+		     kv_value_keeps_type(dst->ki.entry.encoding,
+					 dst->ki.entry.value_len);
 	int64_t expires_at = dst->ki.has_value ? dst->ki.entry.expires_at_ms
 					       : -1;
 	int r = ops_commit_content(fs, dst->key.data, dst->key.len,

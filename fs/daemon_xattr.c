@@ -135,8 +135,7 @@ static int getxattr_locked(struct kvfs *fs, struct node *n, const char *name,
 		kv_versionstamp_format(e.versionstamp, text);
 	} else if (strcmp(name, XATTR_TYPE) == 0) {
 		enum kv_encoding enc = e.encoding;
-		if (n->type_set && e.encoding == KV_ENC_BYTES &&
-		    e.value_len == 0)
+		if (n->type_set && !kv_value_keeps_type(e.encoding, e.value_len))
 			enc = n->type;
 		if (enc < KV_ENC_V8 || enc > KV_ENC_BYTES)
 			r = -EIO;
@@ -272,8 +271,8 @@ static int setxattr_locked(struct kvfs *fs, struct node *n, const char *name,
 		int r = n->pending ? -ENOENT
 				   : kv_store_get(fs->store, n->key.data,
 						  n->key.len, &e);
-		if (r == -ENOENT || (r == 0 && e.encoding == KV_ENC_BYTES &&
-				     e.value_len == 0)) {
+		if (r == -ENOENT ||
+		    (r == 0 && !kv_value_keeps_type(e.encoding, e.value_len))) {
 			/* Nothing to convert yet: the next content written
 			 * is parsed as this type. */
 			if (r == 0)

@@ -248,6 +248,14 @@ int kv_value_parse(enum kv_encoding enc, const uint8_t *text, size_t len,
 enum kv_encoding kv_value_sniff(const uint8_t *text, size_t len);
 
 /*
+ * Whether a stored value of encoding enc and len bytes fixes the type of
+ * content written over it (kvfs-spec §3). Every value does but the empty
+ * Uint8Array, which is what touch leaves: it takes its type from the next
+ * content, as a new file does.
+ */
+bool kv_value_keeps_type(enum kv_encoding enc, size_t len);
+
+/*
  * kv_value_sniff and kv_value_parse of what it chose, in one parse: sets
  * *enc to the encoding the content gets and appends its stored value to
  * out, the V8 serialization for JSON, else the content unchanged. Returns

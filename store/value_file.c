@@ -175,6 +175,11 @@ enum kv_encoding kv_value_sniff(const uint8_t *text, size_t len)
 	return json ? KV_ENC_V8 : KV_ENC_BYTES;
 }
 
+bool kv_value_keeps_type(enum kv_encoding enc, size_t len)
+{
+	return !(enc == KV_ENC_BYTES && len == 0);
+}
+
 int kv_value_sniff_parse(const uint8_t *text, size_t len,
 			 enum kv_encoding *enc, struct kv_buf *out)
 {
