@@ -240,16 +240,21 @@ static enum node_kind store_child_kind(struct kvfs *fs,
 /* The store's children of prefix, a batch per read (kv_store_children):
  * the values come with the keys, so telling lists apart reads nothing. */
 static int store_children(struct kvfs *fs, const uint8_t *prefix,
-			  size_t prefix_len, struct child_list *out)
+			  size_t prefix_len, struct child_list *out,
+			  bool *has_value)
 {
 	struct kv_buf after = {0};
 	bool more = true;
 	int r = 0;
 	while (r == 0 && more) {
 		struct kv_children got;
-		r = kv_store_children(fs->store, prefix, prefix_len,
-				      after.len ? after.data : NULL, after.len,
-				      &got, &more);
+		r = has_value && !after.len
+			    ? kv_store_first_children(fs->store, prefix,
+						      prefix_len, has_value,
+						      &got, &more)
+			    : kv_store_children(fs->store, prefix, prefix_len,
+						after.len ? after.data : NULL,
+						after.len, &got, &more);
 		for (size_t i = 0; r == 0 && i < got.n; i++)
 			r = child_list_add(out, got.v[i].key, got.v[i].key_len,
 					   NULL, store_child_kind(fs, &got.v[i]));
@@ -264,33 +269,11 @@ static int store_children(struct kvfs *fs, const uint8_t *prefix,
 	return r;
 }
 
-/* Whether a directory's key holds a value, and whether keys lie below it:
- * one read, which spares the listing's when none do. The root holds no
- * value, and is not read for it. */
-static int dir_lookup(struct kvfs *fs, const uint8_t *key, size_t key_len,
-		      bool *has_value, bool *below)
-{
-	*has_value = false;
-	*below = true;
-	if (!key_len)
-		return 0;
-	struct kv_entry e;
-	int r = kv_store_lookup(fs->store, key, key_len, &e, has_value, below);
-	if (r == 0 && *has_value)
-		kv_entry_free(&e);
-	return r;
-}
-
 int list_children(struct kvfs *fs, const uint8_t *prefix, size_t prefix_len,
 		  struct child_list *out, bool *has_value)
 {
 	*out = (struct child_list){0};
-	bool below = true;
-	int r = has_value ? dir_lookup(fs, prefix, prefix_len, has_value,
-				       &below)
-			  : 0;
-	if (r == 0 && below)
-		r = store_children(fs, prefix, prefix_len, out);
+	int r = store_children(fs, prefix, prefix_len, out, has_value);
 	if (r < 0) {
 		child_list_free(out);
 		return r;

@@ -267,6 +267,16 @@ int kv_store_children(struct kv_store *s, const uint8_t *prefix,
 		      size_t after_len, struct kv_children *out, bool *more);
 
 /*
+ * kv_store_children from the first child, and in the same read whether
+ * prefix itself holds a value (*has_value; never the root, the empty key):
+ * what listing a directory needs to begin with, in one snapshot instead of
+ * a kv_store_lookup of prefix and then a range.
+ */
+int kv_store_first_children(struct kv_store *s, const uint8_t *prefix,
+			    size_t prefix_len, bool *has_value,
+			    struct kv_children *out, bool *more);
+
+/*
  * The store's commit counter (Deno's data_version), which every writer
  * bumps. Cheap; used to notice other processes' writes.
  */

@@ -685,22 +685,42 @@ static int list_batch(struct kv_store *s, struct kv_entries *got,
 	return r == 0 && kept ? give_values(s, got, out, first) : r;
 }
 
+/* Take the row of key itself, which sorts before every key below it, off
+ * the front of got: whether there was one. */
+static bool take_own_row(struct kv_entries *got, const uint8_t *key,
+			 size_t key_len)
+{
+	if (!got->n || got->v[0].key_len != key_len ||
+	    memcmp(got->v[0].key, key, key_len) != 0)
+		return false;
+	kv_entry_free(&got->v[0]);
+	memmove(got->v, got->v + 1, (got->n - 1) * sizeof(*got->v));
+	got->n--;
+	return true;
+}
+
 /*
  * The children after after (NULL: from the first), batches of limit keys
  * read on until one lists a child or the prefix ends; with_values keeps
- * (and opens) the children's own entries.
+ * (and opens) the children's own entries. own_value, when not NULL (and
+ * after is NULL), gets whether prefix itself holds a value, from the
+ * first read, which then starts at prefix's own key.
  */
 static int read_children(struct kv_store *s, const uint8_t *prefix,
 			 size_t prefix_len, const uint8_t *after,
 			 size_t after_len, unsigned limit, bool with_values,
-			 struct kv_children *out, bool *more)
+			 bool *own_value, struct kv_children *out, bool *more)
 {
 	struct kv_buf start = { 0 }, end = { 0 }, next = { 0 };
 	struct kv_entries got = { 0 };
+	/* The root is the empty key, which holds no value. */
+	bool own_row = own_value && !after && prefix_len;
 	int r;
 
 	*out = (struct kv_children){0};
 	*more = false;
+	if (own_value)
+		*own_value = false;
 	if (prefix_len > KV_MAX_WRITE_KEY ||
 	    (after && after_len > KV_MAX_WRITE_KEY))
 		return -ENAMETOOLONG;
@@ -709,17 +729,23 @@ static int read_children(struct kv_store *s, const uint8_t *prefix,
 		return -EINVAL;
 	if (after)
 		r = store_key_plus(after, after_len, KV_KEY_CHILD_END, &start);
+	else if (own_row)
+		r = kv_buf_append(&start, prefix, prefix_len);
 	else
 		r = store_key_plus(prefix, prefix_len, 0x00, &start);
 	if (r == 0)
 		r = store_key_plus(prefix, prefix_len, 0xff, &end);
 	while (r == 0) {
+		unsigned want = limit + own_row;
 		struct kv_range range = { start.data, start.len, end.data,
-					  end.len, limit, false };
+					  end.len, want, false };
 		r = store_read_raw(s, &range, 1, &got);
 		if (r < 0)
 			break;
-		*more = got.n == limit;
+		*more = got.n == want;
+		if (own_row)
+			*own_value = take_own_row(&got, prefix, prefix_len);
+		own_row = false;
 		if (!got.n)
 			break;
 		r = list_batch(s, &got, prefix_len, *more, with_values, after,
@@ -745,7 +771,15 @@ int kv_store_children(struct kv_store *s, const uint8_t *prefix,
 		      size_t after_len, struct kv_children *out, bool *more)
 {
 	return read_children(s, prefix, prefix_len, after, after_len,
-			     KV_CHILDREN_BATCH, true, out, more);
+			     KV_CHILDREN_BATCH, true, NULL, out, more);
+}
+
+int kv_store_first_children(struct kv_store *s, const uint8_t *prefix,
+			    size_t prefix_len, bool *has_value,
+			    struct kv_children *out, bool *more)
+{
+	return read_children(s, prefix, prefix_len, NULL, 0,
+			     KV_CHILDREN_BATCH, true, has_value, out, more);
 }
 
 /* Two keys tell a child and what lies below it; values stay sealed. */
@@ -757,7 +791,7 @@ int kv_store_next_child(struct kv_store *s, const uint8_t *prefix,
 	struct kv_children got;
 	bool more;
 	int r = read_children(s, prefix, prefix_len, after, after_len, 2,
-			      false, &got, &more);
+			      false, NULL, &got, &more);
 
 	if (r == 0 && !got.n)
 		r = -ENOENT;
@@ -777,8 +811,8 @@ static int has_a_child(struct kv_store *s, const uint8_t *prefix,
 {
 	struct kv_children got;
 	bool more;
-	int r = read_children(s, prefix, prefix_len, NULL, 0, 2, false, &got,
-			      &more);
+	int r = read_children(s, prefix, prefix_len, NULL, 0, 2, false, NULL,
+			      &got, &more);
 
 	*yes = r == 0 && got.n;
 	kv_children_free(&got);

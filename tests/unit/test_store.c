@@ -1653,11 +1653,13 @@ START_TEST(lookup_of_an_empty_store_finds_nothing_below_the_root)
 }
 END_TEST
 
-/* The children of d from kv_store_children, call after call; *calls gets
- * how many calls it took. */
-static struct kv_children all_children(struct kv_store *s,
-				       const struct kv_buf *d, size_t *calls,
-				       size_t *first_batch)
+/* The children of d from kv_store_children, call after call, the first
+ * call kv_store_first_children when own_value is not NULL; *calls gets how
+ * many calls it took. */
+static struct kv_children children_from(struct kv_store *s,
+					const struct kv_buf *d,
+					bool *own_value, size_t *calls,
+					size_t *first_batch)
 {
 	struct kv_children all = { 0 };
 	struct kv_buf after = { 0 };
@@ -1666,19 +1668,23 @@ static struct kv_children all_children(struct kv_store *s,
 	*calls = 0;
 	while (more) {
 		struct kv_children got;
-		ck_assert_int_eq(kv_store_children(s, d->data, d->len,
-						   after.len ? after.data
-							     : NULL,
-						   after.len, &got, &more),
+		ck_assert_int_eq(own_value && !*calls
+				 ? kv_store_first_children(s, d->data, d->len,
+							   own_value, &got,
+							   &more)
+				 : kv_store_children(s, d->data, d->len,
+						     after.len ? after.data
+							       : NULL,
+						     after.len, &got, &more),
 				 0);
 		if (!(*calls)++)
 			*first_batch = got.n;
 		ck_assert(got.n || !more);
 		all.v = realloc(all.v, (all.n + got.n + 1) * sizeof(*all.v));
 		ck_assert_ptr_nonnull(all.v);
-		memcpy(all.v + all.n, got.v, got.n * sizeof(*got.v));
-		all.n += got.n;
 		if (got.n) {
+			memcpy(all.v + all.n, got.v, got.n * sizeof(*got.v));
+			all.n += got.n;
 			after.len = 0;
 			ck_assert_int_eq(kv_buf_append(&after,
 						       got.v[got.n - 1].key,
@@ -1690,6 +1696,84 @@ static struct kv_children all_children(struct kv_store *s,
 	kv_buf_free(&after);
 	return all;
 }
+
+static struct kv_children all_children(struct kv_store *s,
+				       const struct kv_buf *d, size_t *calls,
+				       size_t *first_batch)
+{
+	return children_from(s, d, NULL, calls, first_batch);
+}
+
+/* Whether a and b list the same children, each with the same value. */
+static bool same_children(const struct kv_children *a,
+			  const struct kv_children *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct kv_child *x = &a->v[i], *y = &b->v[i];
+		if (x->key_len != y->key_len ||
+		    memcmp(x->key, y->key, x->key_len) ||
+		    x->has_value != y->has_value ||
+		    x->has_children != y->has_children ||
+		    x->entry.value_len != y->entry.value_len ||
+		    (x->entry.value_len &&
+		     memcmp(x->entry.value, y->entry.value, x->entry.value_len)))
+			return false;
+	}
+	return true;
+}
+
+/* One directory's first listing, with and without its own value. */
+static void expect_first_children(struct kv_store *s, const char *dir,
+				  bool has_value, size_t n_children)
+{
+	struct kv_buf d = dir ? skey(dir, NULL) : (struct kv_buf){ 0 };
+	bool own = !has_value;
+	size_t calls, first;
+	struct kv_children with = children_from(s, &d, &own, &calls, &first);
+	struct kv_children plain = all_children(s, &d, &calls, &first);
+	ck_assert_msg(own == has_value, "%s: own value %d", dir ? dir : "/",
+		      own);
+	ck_assert_uint_eq(with.n, n_children);
+	ck_assert(same_children(&with, &plain));
+	kv_children_free(&with);
+	kv_children_free(&plain);
+	kv_buf_free(&d);
+}
+
+START_TEST(first_children_also_tell_whether_the_prefix_holds_a_value)
+{
+	enum { N = 300 };
+	struct kv_store *s = open_store(NULL);
+	struct kv_buf keys[N];
+	char values[N][16];
+
+	/* d: a value and N children, in batches, one with a subtree */
+	for (int i = 0; i < N; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "k%04d", i);
+		keys[i] = skey("d", name, NULL);
+		snprintf(values[i], sizeof(values[i]), "value %d", i);
+	}
+	put_all(s, keys, values, N);
+	put_key(s, skey("d", NULL), -1);
+	put_key(s, skey("d", "k0127", "below", NULL), -1);
+	/* e: children only; f: a value only; g: an expired value */
+	put_key(s, skey("e", "x", NULL), -1);
+	put_key(s, skey("f", NULL), -1);
+	put_key(s, skey("g", NULL), 0);
+	put_key(s, skey("g", "x", NULL), -1);
+
+	expect_first_children(s, "d", true, N);
+	expect_first_children(s, "e", false, 1);
+	expect_first_children(s, "f", true, 0);
+	expect_first_children(s, "g", false, 1);
+	expect_first_children(s, NULL, false, 4);
+	free_keys(keys, N);
+	kv_store_close(s);
+}
+END_TEST
 
 START_TEST(children_of_plain_keys_come_in_batches_with_their_values)
 {
@@ -2205,6 +2289,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, lookup_of_an_empty_store_finds_nothing_below_the_root);
 	tcase_add_test(tc,
 		       children_of_plain_keys_come_in_batches_with_their_values);
+	tcase_add_test(tc,
+		       first_children_also_tell_whether_the_prefix_holds_a_value);
 	tcase_add_test(tc, children_seek_past_subtrees_larger_than_a_batch);
 	tcase_add_test(tc, children_refuse_an_after_key_outside_the_prefix);
 	tcase_add_test(tc,
