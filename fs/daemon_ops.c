@@ -763,7 +763,7 @@ static int handle_resize(struct kvfs *fs, struct handle *h, size_t len)
  * closes the file, and the flush that commits it arrives some 10 µs
  * later. Spend that time on the parts of the commit that change nothing
  * anyone can see: parse the content, and let the store get ready. The
- * flush then finds the daemon awake and half its work done
+ * flush then finds the daemon awake and with less left to do
  * (docs/performance.md). Only a thread that holds the reading may: then
  * the handle's release cannot be served before this returns. A file
  * written in pieces is readied after its first only, so that its content

@@ -238,7 +238,9 @@ static enum node_kind store_child_kind(struct kvfs *fs,
 }
 
 /* The store's children of prefix, a batch per read (kv_store_children):
- * the values come with the keys, so telling lists apart reads nothing. */
+ * the values come with the keys, so telling lists apart reads nothing.
+ * When has_value is not NULL, the first read also says whether prefix
+ * itself holds a value (kv_store_first_children). */
 static int store_children(struct kvfs *fs, const uint8_t *prefix,
 			  size_t prefix_len, struct child_list *out,
 			  bool *has_value)
