@@ -27,7 +27,9 @@ regressions=$KVFS_SOURCE_ROOT/tests/fuzz/regressions/$target
 if [ "$mode" = replay ]; then
 	inputs=("$work/seeds/$target")
 	[ -d "$regressions" ] && inputs+=("$regressions")
-	exec "$program" "${inputs[@]}"
+	# Not exec: the trap that removes $work must still run.
+	"$program" "${inputs[@]}"
+	exit
 fi
 
 corpus=$work/corpus
