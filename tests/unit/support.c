@@ -2,7 +2,7 @@
  * support.c — the scaffolding the unit suites share (support.h): written
  * once here so that every suite reads Deno's vectors the same way.
  */
-#include <dirent.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,22 +278,20 @@ void temp_dir_make(char *template)
 	ck_assert_msg(mkdtemp(template) != NULL, "mkdtemp %s", template);
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
 void temp_dir_remove(const char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[4096];
-
-	while (d && (de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
+	/* Children first (FTW_DEPTH), never across a mount (FTW_MOUNT). */
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 int run_suite(Suite *s)

@@ -92,7 +92,8 @@ void value_vectors_free(struct value_vector *v, size_t n);
  */
 void temp_dir_make(char *template);
 
-/* Remove dir and the files in it; the suites make no subdirectories. */
+/* Remove dir and everything below it (the full-disk case of sqlite_vfs
+ * leaves its mount point there). */
 void temp_dir_remove(const char *dir);
 
 /* Run every test of suite s; the exit status for main. */
