@@ -121,7 +121,6 @@ struct kvfs_options {
 	mode_t umask;
 };
 
-/* An open file: its content is buffered and committed on flush. */
 /* A handle's content parsed ahead of its commit (see get_ready in
  * daemon_ops.c): what parsing it as typed/type gave, error or value. */
 struct parsed_content {
@@ -133,6 +132,7 @@ struct parsed_content {
 	struct kv_buf value;
 };
 
+/* An open file: its content is buffered and committed on flush. */
 struct handle {
 	struct node *node;
 	struct kv_buf content;

@@ -686,14 +686,18 @@ static int list_batch(struct kv_store *s, struct kv_entries *got,
 }
 
 /* Take the row of key itself, which sorts before every key below it, off
- * the front of got: whether there was one. */
+ * the front of got, into *row (or freed when row is NULL): whether there
+ * was one. */
 static bool take_own_row(struct kv_entries *got, const uint8_t *key,
-			 size_t key_len)
+			 size_t key_len, struct kv_entry *row)
 {
 	if (!got->n || got->v[0].key_len != key_len ||
 	    memcmp(got->v[0].key, key, key_len) != 0)
 		return false;
-	kv_entry_free(&got->v[0]);
+	if (row)
+		*row = got->v[0];
+	else
+		kv_entry_free(&got->v[0]);
 	memmove(got->v, got->v + 1, (got->n - 1) * sizeof(*got->v));
 	got->n--;
 	return true;
@@ -744,7 +748,8 @@ static int read_children(struct kv_store *s, const uint8_t *prefix,
 			break;
 		*more = got.n == want;
 		if (own_row)
-			*own_value = take_own_row(&got, prefix, prefix_len);
+			*own_value = take_own_row(&got, prefix, prefix_len,
+						  NULL);
 		own_row = false;
 		if (!got.n)
 			break;
@@ -859,17 +864,12 @@ int kv_store_lookup_many(struct kv_store *s, const uint8_t *const *keys,
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
-		size_t below = 0, len = key_lens[i];
+		size_t len = key_lens[i];
 		int ri = 0;
 
-		if (len && got[i].n && got[i].v[0].key_len == len) {
-			out[i] = got[i].v[0];
-			got[i].v[0] = (struct kv_entry){ 0 };
-			has_value[i] = true;
-			below = 1;
-		}
-		if (below < got[i].n) {
-			has_children[i] = child_len(&got[i].v[below], len) != 0;
+		has_value[i] = take_own_row(&got[i], keys[i], len, &out[i]);
+		if (got[i].n) {
+			has_children[i] = child_len(&got[i].v[0], len) != 0;
 			if (!has_children[i])
 				ri = has_a_child(s, keys[i], len,
 						 &has_children[i]);
